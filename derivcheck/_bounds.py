@@ -1,0 +1,284 @@
+"""First-order rounding-error bounds, computed by interpreting a function's jaxpr.
+
+Every floating-point operation rounds its result: ``fl(op(a, b)) = op(a, b)(1 + \\delta)``
+with :math:`|\\delta| \\le u \\cdot \\epsilon`, where :math:`\\epsilon` is the machine epsilon of
+the result's dtype and :math:`u` the operation's rounding units (:data:`ROUNDING_UNITS`).
+Errors already present in the operands propagate through the operation's derivative. To
+first order, the error :math:`e` of every intermediate value therefore obeys
+
+.. math::
+    e_{out} \\le \\sum_k |\\partial\\, op / \\partial\\, in_k| \\, e_k + u \\, \\epsilon \\, |out|,
+
+and for a reduction or contraction over :math:`K` terms the rounding term becomes
+:math:`K \\epsilon \\sum |terms|` (the worst-case bound for recursive summation; Higham,
+*Accuracy and Stability of Numerical Algorithms*, 2nd ed., §3.1 and §4.2).
+
+:func:`evaluate_with_bound` runs a function operation by operation and carries this bound
+beside every value. The bound scales with the magnitude of the computation itself, so a
+formula that cancels (``sigmoid(x) * (1 - sigmoid(x))`` at large ``x``) is allowed the error
+its arithmetic really makes, while a wrong formula is not. Bounds are always carried in
+float64, whatever the dtype of the values.
+
+An operation this module does not know raises :class:`UnsupportedPrimitive`: a bound is
+never guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend import core
+
+__all__ = ["ROUNDING_UNITS", "UnsupportedPrimitive", "evaluate_with_bound"]
+
+BOUND_DTYPE = jnp.float64
+
+
+class UnsupportedPrimitive(NotImplementedError):
+    """The error-bound interpreter met an operation it has no rule for."""
+
+
+#: Elementwise operations and their rounding error in units of machine epsilon. Basic
+#: arithmetic is correctly rounded (half an epsilon; one is charged). Transcendental
+#: functions are charged four: XLA's float32 kernels for tanh, exp and log are accurate to
+#: a few ulps, not correctly rounded. Operations charged zero are exact.
+ROUNDING_UNITS: dict[str, float] = {
+    "add": 1, "sub": 1, "mul": 1, "div": 1, "add_any": 1, "sqrt": 1, "rsqrt": 2,
+    "square": 1, "neg": 0, "abs": 0, "max": 0, "min": 0, "clamp": 0, "copysign": 0,
+    "exp": 4, "exp2": 4, "log": 4, "log1p": 4, "expm1": 4, "tanh": 4, "logistic": 4,
+    "pow": 8, "sin": 4, "cos": 4, "erf": 4, "cbrt": 4, "atan2": 4,
+}
+
+# Operations that move or select values without arithmetic: the same operation applied to
+# the errors gives the errors of the result (max/min reductions: an upper bound).
+_STRUCTURAL = frozenset({
+    "broadcast_in_dim", "reshape", "transpose", "squeeze", "expand_dims", "slice",
+    "dynamic_slice", "dynamic_update_slice", "concatenate", "pad", "rev", "gather",
+    "copy", "copy_p", "split", "select_n", "reduce_max", "reduce_min", "stop_gradient",
+    "scatter-add", "scatter_add", "optimization_barrier",
+})
+
+# Operations whose result carries no rounding error in the sense used here: comparisons,
+# integer results and piecewise-constant functions (their jumps are kinks, handled apart).
+_EXACT_RESULT = frozenset({
+    "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "not", "xor", "iota", "sign",
+    "floor", "ceil", "round", "argmax", "argmin", "is_finite",
+})
+
+_NESTED_JAXPR_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
+
+
+def _is_float(x: Any) -> bool:
+    return jnp.issubdtype(jnp.result_type(x), jnp.floating)
+
+
+def _eps(x: Any) -> float:
+    return float(jnp.finfo(jnp.result_type(x)).eps)
+
+
+def _rounding(x: Any, units: float, terms: Any = None) -> jax.Array:
+    """Error of rounding ``x`` (or a sum of ``terms``): relative part plus underflow part.
+
+    The model with underflow is fl(a op b) = (a op b)(1 + d) + h with |d| <= u eps and
+    |h| <= tiny (Higham, §2.1): a result flushed to zero loses up to the smallest normal.
+    """
+    if units == 0:
+        return _zeros_like(x)
+    magnitude = _magnitude(x) if terms is None else terms
+    tiny = float(jnp.finfo(jnp.result_type(x)).tiny)
+    return units * _eps(x) * magnitude + units * tiny
+
+
+def _magnitude(x: Any) -> jax.Array:
+    return jnp.abs(jnp.asarray(x)).astype(BOUND_DTYPE)
+
+
+def _scaled(coefficient: jax.Array, error: jax.Array) -> jax.Array:
+    """|coefficient| * error; an exact operand or a zero coefficient contributes exactly 0.
+
+    Without the guard, 0 * inf (an overflowed intermediate whose influence has vanished,
+    as in 1 / (1 + exp(100))) would poison the bound with NaN.
+    """
+    magnitude = _magnitude(coefficient)
+    return jnp.where((error == 0) | (magnitude == 0), 0.0, magnitude * error)
+
+
+def _zeros_like(x: Any) -> jax.Array:
+    return jnp.zeros(jnp.shape(x), BOUND_DTYPE)
+
+
+def _elementwise(eqn, invals, inerrs, units: float | None = None):
+    prim, params = eqn.primitive, eqn.params
+    out = prim.bind(*invals, **params)
+    if not _is_float(out):  # integer arithmetic (index computations) is exact
+        return [out], [None]
+    units = ROUNDING_UNITS[prim.name] if units is None else units
+    err = _rounding(out, units)
+    for k, (value, error) in enumerate(zip(invals, inerrs)):
+        if error is None:
+            continue
+
+        def along_k(a, k=k):
+            args = list(invals)
+            args[k] = a
+            return prim.bind(*args, **params)
+
+        _, coefficient = jax.jvp(along_k, (value,), (jnp.ones_like(value),))
+        err = err + _scaled(coefficient, error)
+    return [out], [err]
+
+
+def _structural(eqn, invals, inerrs):
+    outs = eqn.primitive.bind(*invals, **eqn.params)
+    outs = outs if eqn.primitive.multiple_results else [outs]
+    if all(e is None for e in inerrs):
+        return outs, [None] * len(outs)
+    substituted = [
+        (e if e is not None else _zeros_like(v)) if _is_float(v) else v
+        for v, e in zip(invals, inerrs)
+    ]
+    errs = eqn.primitive.bind(*substituted, **eqn.params)
+    errs = errs if eqn.primitive.multiple_results else [errs]
+    return outs, [e.astype(BOUND_DTYPE) if _is_float(o) else None for o, e in zip(outs, errs)]
+
+
+def _convert(eqn, invals, inerrs):
+    out = eqn.primitive.bind(*invals, **eqn.params)
+    (value,), (error,) = invals, inerrs
+    if not _is_float(out) or error is None:
+        return [out], [None]
+    narrowing = jnp.finfo(jnp.result_type(out)).bits < jnp.finfo(jnp.result_type(value)).bits
+    err = error + _rounding(out, 1 if narrowing else 0)
+    return [out], [err]
+
+
+def _reduce_sum(eqn, invals, inerrs):
+    (value,), (error,) = invals, inerrs
+    out = eqn.primitive.bind(value, **eqn.params)
+    terms = math.prod(np.shape(value)[a] for a in eqn.params["axes"])
+    params = dict(eqn.params)
+    err = _rounding(out, max(terms - 1, 0), eqn.primitive.bind(_magnitude(value), **params))
+    if error is not None:
+        err = err + eqn.primitive.bind(error, **params)
+    return [out], [err]
+
+
+def _dot_general(eqn, invals, inerrs):
+    (a, b), (ea, eb) = invals, inerrs
+    out = eqn.primitive.bind(a, b, **eqn.params)
+    params = dict(eqn.params, preferred_element_type=BOUND_DTYPE)
+    (contract_a, _), _ = eqn.params["dimension_numbers"]
+    terms = math.prod(np.shape(a)[d] for d in contract_a)
+
+    def dot(x, y):
+        return eqn.primitive.bind(x, y, **params)
+
+    abs_a, abs_b = _magnitude(a), _magnitude(b)
+    err = _rounding(out, terms, dot(abs_a, abs_b))
+    if eb is not None:
+        err = err + dot(abs_a, eb)
+    if ea is not None:
+        err = err + dot(ea, abs_b)
+    return [out], [err]
+
+
+def _exact(eqn, invals, inerrs):
+    outs = eqn.primitive.bind(*invals, **eqn.params)
+    outs = outs if eqn.primitive.multiple_results else [outs]
+    return outs, [None] * len(outs)
+
+
+def _integer_pow(eqn, invals, inerrs):
+    # x**y by repeated multiplication: one rounding per multiplication.
+    return _elementwise(eqn, invals, inerrs, units=abs(eqn.params["y"]))
+
+
+def _nested(eqn, invals, inerrs):
+    for name in _NESTED_JAXPR_PARAMS:
+        inner = eqn.params.get(name)
+        if inner is None:
+            continue
+        if isinstance(inner, core.ClosedJaxpr):
+            return _eval_jaxpr(inner.jaxpr, inner.consts, invals, inerrs)
+        return _eval_jaxpr(inner, (), invals, inerrs)
+    raise UnsupportedPrimitive(f"no inner jaxpr found for {eqn.primitive.name}")
+
+
+_NESTED = frozenset({
+    "pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
+    "custom_vjp_call_jaxpr", "remat", "checkpoint",
+})
+
+
+def _rule(name: str) -> Callable:
+    if name == "integer_pow":
+        return _integer_pow
+    if name in ROUNDING_UNITS:
+        return _elementwise
+    if name in _STRUCTURAL:
+        return _structural
+    if name in _EXACT_RESULT:
+        return _exact
+    if name == "convert_element_type":
+        return _convert
+    if name == "reduce_sum":
+        return _reduce_sum
+    if name == "dot_general":
+        return _dot_general
+    if name in _NESTED:
+        return _nested
+    raise UnsupportedPrimitive(
+        f"the error-bound model has no rule for the JAX primitive '{name}'; "
+        "add one to derivcheck/_bounds.py"
+    )
+
+
+def _eval_jaxpr(jaxpr: core.Jaxpr, consts: Sequence[Any], args, errs):
+    values: dict[Any, Any] = {}
+    errors: dict[Any, Any] = {}
+
+    def read(var):
+        if isinstance(var, core.Literal):
+            return var.val, None
+        return values[var], errors[var]
+
+    for var, const in zip(jaxpr.constvars, consts):
+        values[var], errors[var] = const, None
+    for var, arg, err in zip(jaxpr.invars, args, errs):
+        values[var], errors[var] = arg, err
+    for eqn in jaxpr.eqns:
+        invals, inerrs = zip(*(read(v) for v in eqn.invars)) if eqn.invars else ((), ())
+        inerrs = tuple(e if _is_float(v) else None for v, e in zip(invals, inerrs))
+        outs, out_errs = _rule(eqn.primitive.name)(eqn, list(invals), list(inerrs))
+        for var, out, err in zip(eqn.outvars, outs, out_errs):
+            values[var], errors[var] = out, err
+    results = [read(v) for v in jaxpr.outvars]
+    return [r[0] for r in results], [r[1] for r in results]
+
+
+def evaluate_with_bound(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
+    """Evaluate ``fn(*args)`` and a first-order bound on its rounding error.
+
+    The arguments are taken as exact (they are the point being checked). Returns the output
+    pytree and a pytree of the same structure holding, per element, a float64 upper bound
+    on the absolute rounding error of that element.
+    """
+    flat_args, in_tree = jax.tree_util.tree_flatten(args)
+    avals = [jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)) for a in flat_args]
+
+    def flat_fn(*flat):
+        return fn(*jax.tree_util.tree_unflatten(in_tree, list(flat)))
+
+    closed, out_shape = jax.make_jaxpr(flat_fn, return_shape=True)(*avals)
+    outs, errs = _eval_jaxpr(closed.jaxpr, closed.consts, flat_args, [None] * len(flat_args))
+    errs = [e if e is not None else _zeros_like(o) for o, e in zip(outs, errs)]
+    out_tree = jax.tree_util.tree_structure(out_shape)
+    return (
+        jax.tree_util.tree_unflatten(out_tree, outs),
+        jax.tree_util.tree_unflatten(out_tree, errs),
+    )

@@ -1,0 +1,211 @@
+"""The batched checker: many points per call, compiled once per claim, dtype and shape.
+
+For one point the closed form runs in the checked dtype and the reference in float64 on
+the same (widened) inputs, both under the error-bound interpreter. At kinks the reference
+is evaluated one step to each side (:func:`derivcheck.tolerance.kink_offset`) and the
+closed form must lie between the two one-sided values. Everything is reduced to a few
+numbers per point on the device; the host receives one small array per metric.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from derivcheck._bounds import evaluate_with_bound
+from derivcheck.tolerance import kink_offset, tolerance_for
+
+__all__ = ["ClaimError", "PointMetrics", "batched_checker", "explain_point", "output_names"]
+
+
+class ClaimError(ValueError):
+    """A closed form or reference that cannot be compared (shape, dtype, structure)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PointMetrics:
+    """Per-point results of one batch, on the host. Every field has one entry per point."""
+
+    failed: np.ndarray  # some element is outside tolerance, or non-finite where ref is finite
+    undecided: np.ndarray  # some element's reference or bound is non-finite; no failure
+    cf_nonfinite: np.ndarray
+    ref_nonfinite: np.ndarray
+    abs_error: np.ndarray  # max |cf - ref| over decided, finite elements
+    rel_error: np.ndarray  # max |cf - ref| / |ref| over those with ref != 0
+    ratio: np.ndarray  # max |cf - ref| / tolerance: above 1 fails
+    autodiff_error: np.ndarray  # max |autodiff in dtype - autodiff in float64|
+
+
+def _flat(tree) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.concatenate([jnp.ravel(leaf) for leaf in leaves]) if leaves else jnp.zeros(0)
+
+
+def _one_sided_inputs(args, kinks: tuple[tuple[float, ...], ...]):
+    """The float64 inputs stepped just below and just above every kink coordinate."""
+    below, above = [], []
+    for x, points in zip(args, kinks):
+        if not points:
+            below.append(x)
+            above.append(x)
+            continue
+        on_kink = jnp.isin(x, jnp.asarray(points, x.dtype))
+        step = kink_offset(x, jnp)
+        below.append(jnp.where(on_kink, x - step, x))
+        above.append(jnp.where(on_kink, x + step, x))
+    return below, above
+
+
+def _comparison(cf, cf_bound, ref_lo, ref_hi, ref_bound, dtype: str):
+    """Per-element distance of cf from the reference interval, and its tolerance."""
+    table = tolerance_for(dtype)
+    cf = cf.astype(jnp.float64)
+    lower, upper = jnp.minimum(ref_lo, ref_hi), jnp.maximum(ref_lo, ref_hi)
+    distance = jnp.maximum(jnp.maximum(lower - cf, cf - upper), 0.0)
+    tol = table.safety * (cf_bound + ref_bound) + table.underflow_floor
+    return cf, lower, upper, distance, tol
+
+
+def validate_outputs(claim_id: str, closed_form, reference, args, dtype: str) -> None:
+    """Raise :class:`ClaimError` unless both sides return matching pytrees of ``dtype``."""
+    try:
+        cf_shape = jax.eval_shape(closed_form, *args)
+    except Exception as exc:  # a closed form that cannot even be traced
+        raise ClaimError(f"{claim_id}: the closed form raised {type(exc).__name__}: {exc}") from exc
+    wide = [jax.ShapeDtypeStruct(a.shape, jnp.float64) for a in args]
+    try:
+        ref_shape = jax.eval_shape(reference, *wide)
+    except Exception as exc:
+        raise ClaimError(f"{claim_id}: the reference raised {type(exc).__name__}: {exc}") from exc
+    cf_leaves, cf_tree = jax.tree_util.tree_flatten(cf_shape)
+    ref_leaves, ref_tree = jax.tree_util.tree_flatten(ref_shape)
+    if cf_tree != ref_tree:
+        raise ClaimError(f"{claim_id}: closed form returns {cf_tree}, reference {ref_tree}")
+    for name, c, r in zip(output_names(cf_shape), cf_leaves, ref_leaves):
+        if c.shape != r.shape:
+            raise ClaimError(
+                f"{claim_id}: output {name} has shape {c.shape} from the closed form "
+                f"but {r.shape} from the reference"
+            )
+        if c.dtype != jnp.dtype(dtype):
+            raise ClaimError(
+                f"{claim_id}: output {name} is {c.dtype} from the closed form for "
+                f"{dtype} inputs"
+            )
+
+
+def output_names(tree) -> list[str]:
+    """Readable names of a pytree's leaves: ``dW1``, ``[0]``, or ``output``."""
+    paths = jax.tree_util.tree_flatten_with_path(tree)[0]
+    names = []
+    for path, _ in paths:
+        name = "".join(
+            str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) if i == 0
+            else f"[{getattr(k, 'key', getattr(k, 'idx', k))}]"
+            for i, k in enumerate(path)
+        )
+        names.append(name or "output")
+    return names
+
+
+@functools.lru_cache(maxsize=512)
+def batched_checker(
+    closed_form: Callable[..., Any],
+    reference: Callable[..., Any],
+    kinks: tuple[tuple[float, ...], ...],
+    dtype: str,
+) -> Callable[..., dict[str, jax.Array]]:
+    """A jitted function from a batch of inputs (leading axis) to per-point metrics."""
+
+    def one_point(*args):
+        cf, cf_bound = evaluate_with_bound(closed_form, *args)
+        wide = [a.astype(jnp.float64) for a in args]
+        below, above = _one_sided_inputs(wide, kinks)
+        ref_lo, bound_lo = evaluate_with_bound(reference, *below)
+        if any(kinks):
+            ref_hi, bound_hi = evaluate_with_bound(reference, *above)
+        else:
+            ref_hi, bound_hi = ref_lo, bound_lo
+        cf, lower, upper, distance, tol = _comparison(
+            _flat(cf), _flat(cf_bound), _flat(ref_lo), _flat(ref_hi),
+            jnp.maximum(_flat(bound_lo), _flat(bound_hi)), dtype,
+        )
+        ref_finite = jnp.isfinite(lower) & jnp.isfinite(upper)
+        decided = ref_finite & jnp.isfinite(tol)
+        cf_finite = jnp.isfinite(cf)
+        compared = decided & cf_finite
+        bad = decided & (~cf_finite | (distance > tol))
+        magnitude = jnp.maximum(jnp.abs(lower), jnp.abs(upper))
+        zero = jnp.zeros((), jnp.float64)
+        metrics = {
+            "failed": jnp.any(bad),
+            "undecided": jnp.any(~decided) & ~jnp.any(bad),
+            "cf_nonfinite": jnp.any(~cf_finite),
+            "ref_nonfinite": jnp.any(~ref_finite),
+            "abs_error": jnp.max(jnp.where(compared, distance, 0.0), initial=zero),
+            "rel_error": jnp.max(
+                jnp.where(compared & (magnitude > 0), distance / jnp.where(magnitude > 0, magnitude, 1.0), 0.0),
+                initial=zero,
+            ),
+            "ratio": jnp.max(jnp.where(compared, distance / tol, 0.0), initial=zero),
+        }
+        if dtype != "float64":
+            ref_d = _flat(reference(*args)).astype(jnp.float64)
+            ref_64 = 0.5 * (lower + upper)
+            gap = jnp.where(compared & jnp.isfinite(ref_d), jnp.abs(ref_d - ref_64), 0.0)
+            metrics["autodiff_error"] = jnp.max(gap, initial=zero)
+        else:
+            metrics["autodiff_error"] = zero
+        return metrics
+
+    return jax.jit(jax.vmap(one_point))
+
+
+def run_batch(checker, arrays, device) -> PointMetrics:
+    """Run one batch on ``device``: one transfer in, one transfer back."""
+    on_device = jax.device_put(arrays, device)
+    out = jax.device_get(checker(*on_device))
+    return PointMetrics(**{k: np.asarray(v) for k, v in out.items()})
+
+
+def explain_point(closed_form, reference, kinks, dtype: str, args) -> dict[str, Any]:
+    """Where one point fails worst: which output, which element, the values and tolerance."""
+    args = [jnp.asarray(a, dtype) for a in args]
+    cf, cf_bound = evaluate_with_bound(closed_form, *args)
+    wide = [a.astype(jnp.float64) for a in args]
+    below, above = _one_sided_inputs(wide, kinks)
+    ref_lo, bound_lo = evaluate_with_bound(reference, *below)
+    ref_hi, bound_hi = evaluate_with_bound(reference, *above)
+    names = output_names(cf)
+    worst: dict[str, Any] | None = None
+    for name, c, cb, rl, rh, bl, bh in zip(
+        names, *(jax.tree_util.tree_leaves(t) for t in (cf, cf_bound, ref_lo, ref_hi, bound_lo, bound_hi))
+    ):
+        c64, lower, upper, distance, tol = _comparison(
+            jnp.ravel(c), jnp.ravel(cb), jnp.ravel(rl), jnp.ravel(rh),
+            jnp.maximum(jnp.ravel(bl), jnp.ravel(bh)), dtype,
+        )
+        finite = jnp.isfinite(c64) & jnp.isfinite(lower) & jnp.isfinite(upper)
+        score = jnp.where(finite, distance / tol, jnp.inf)
+        k = int(jnp.argmax(score))
+        entry = {
+            "output": name,
+            "index": [int(i) for i in np.unravel_index(k, np.shape(c))],
+            "closed_form": float(c64[k]),
+            "reference": float(lower[k]) if float(lower[k]) == float(upper[k])
+            else [float(lower[k]), float(upper[k])],
+            "abs_error": float(distance[k]),
+            "tolerance": float(tol[k]),
+            "score": float(score[k]),
+        }
+        if worst is None or entry["score"] > worst["score"]:
+            worst = entry
+    assert worst is not None
+    worst.pop("score")
+    return worst

@@ -1,0 +1,224 @@
+"""Checking one claim: bulk search, a shrunk counterexample, and the verdict."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import numpy as np
+from hypothesis import HealthCheck, Phase, example, given, settings, target
+from hypothesis import seed as hypothesis_seed
+
+from derivcheck._checker import batched_checker, explain_point, run_batch, validate_outputs
+from derivcheck.claims import Claim, Domain
+from derivcheck.errors import InvalidArgument
+from derivcheck.inputs import REGIMES, BatchPlan, batch_plans, draw_batch, point_strategy
+from derivcheck.profiles import Profile, profile_named
+from derivcheck.results import Result, SearchSummary, Verdict
+from derivcheck.tolerance import tolerance_for
+
+__all__ = ["resolve_device", "verify"]
+
+_QUIET = dict(database=None, deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
+
+
+def resolve_device(name: str | None = None) -> jax.Device:
+    """The first device of platform ``name`` (``cpu``, ``gpu``, ``tpu``), or the default."""
+    if name is None:
+        return jax.devices()[0]
+    if name not in ("cpu", "gpu", "tpu"):
+        raise InvalidArgument(f"unknown device {name!r}; choose cpu, gpu or tpu")
+    try:
+        return jax.devices(name)[0]
+    except RuntimeError:
+        seen = ", ".join(sorted({d.platform for d in jax.devices()}))
+        raise InvalidArgument(f"no {name} device is available here (JAX sees: {seen})") from None
+
+
+class _Counterexample(Exception):
+    def __init__(self, bucket: int, args: tuple[np.ndarray, ...]):
+        super().__init__("counterexample")
+        self.bucket, self.point = bucket, args
+
+
+def _kinks(domain: Domain) -> tuple[tuple[float, ...], ...]:
+    return tuple(a.kinks for a in domain.args)
+
+
+def _checker_for(claim: Claim, domain: Domain, dtype: str):
+    return batched_checker(claim.closed_form, claim.reference, _kinks(domain), dtype)
+
+
+def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: int,
+            seed: int, device, shrink: bool) -> SearchSummary:
+    checker = _checker_for(claim, domain, dtype)
+    np_dtype = np.dtype(dtype)
+    totals = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0)
+    worst = dict(abs=0.0, rel=0.0, ratio=0.0, autodiff=0.0)
+    first_failure: list[tuple[int, tuple[np.ndarray, ...]]] = []
+    validated: set[int] = set()
+
+    def run_plan(plan: BatchPlan) -> None:
+        arrays = draw_batch(domain, plan, points=prof.points, dtype=np_dtype, seed=seed)
+        if plan.bucket not in validated:
+            validate_outputs(claim.id, claim.closed_form, claim.reference,
+                             [jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in arrays], dtype)
+            validated.add(plan.bucket)
+        m = run_batch(checker, arrays, device)
+        decided = ~m.failed & ~m.undecided
+        totals["points"] += int(decided.sum() + m.failed.sum())
+        totals["failures"] += int(m.failed.sum())
+        totals["undecided"] += int(m.undecided.sum())
+        totals["cf_nonfinite"] += int(m.cf_nonfinite.sum())
+        totals["ref_nonfinite"] += int(m.ref_nonfinite.sum())
+        worst["abs"] = max(worst["abs"], float(m.abs_error.max()))
+        worst["rel"] = max(worst["rel"], float(m.rel_error.max()))
+        worst["ratio"] = max(worst["ratio"], float(m.ratio.max()))
+        worst["autodiff"] = max(worst["autodiff"], float(m.autodiff_error.max()))
+        target(float(np.log1p(m.ratio.max())), label="log(1 + error / tolerance)")
+        if m.failed.any() and not first_failure:
+            k = int(np.argmax(np.where(m.failed, m.ratio, -1.0)))
+            first_failure.append((plan.bucket, tuple(a[k] for a in arrays)))
+
+    explore = given(batch_plans(domain))(run_plan)
+    for bucket in range(len(domain.buckets)):
+        explore = example(BatchPlan(bucket, REGIMES[bucket % len(REGIMES)], seed=bucket))(explore)
+    phases = [Phase.explicit, Phase.generate, Phase.target] if examples else [Phase.explicit]
+    explore = settings(max_examples=max(examples, 1), derandomize=prof.derandomize,
+                       phases=phases, **_QUIET)(explore)
+    if not prof.derandomize:
+        explore = hypothesis_seed(seed)(explore)
+    explore()
+
+    counterexample = None
+    if first_failure:
+        counterexample = _counterexample(claim, domain, dtype, prof, seed, device, checker,
+                                         first_failure[0], shrink)
+    return SearchSummary(
+        points=totals["points"], failures=totals["failures"], undecided=totals["undecided"],
+        cf_nonfinite=totals["cf_nonfinite"], ref_nonfinite=totals["ref_nonfinite"],
+        max_abs_error=worst["abs"], max_rel_error=worst["rel"], max_error_ratio=worst["ratio"],
+        autodiff_error=worst["autodiff"], counterexample=counterexample,
+    )
+
+
+def _fails_at(checker, point: tuple[np.ndarray, ...], batch: int, device) -> bool:
+    # Tile the point to the bulk batch size: the compiled checker is reused as it is.
+    arrays = tuple(np.broadcast_to(a, (batch, *a.shape)).copy() for a in point)
+    return bool(run_batch(checker, arrays, device).failed[0])
+
+
+def _counterexample(claim, domain, dtype, prof, seed, device, checker, found, shrink) -> dict[str, Any]:
+    """Shrink a failure to a minimal input with Hypothesis; fall back to the one found."""
+    np_dtype = np.dtype(dtype)
+    if shrink:
+        bucket, point, shrunk = _shrink(domain, np_dtype, prof, seed, device, checker, found)
+    else:
+        (bucket, point), shrunk = found, False
+    detail = explain_point(claim.closed_form, claim.reference, _kinks(domain), dtype, point)
+    return {
+        "inputs": {a.name: np.asarray(x, np.float64).tolist() for a, x in zip(domain.args, point)},
+        "dims": domain.buckets[bucket],
+        "shrunk": shrunk,
+        **detail,
+    }
+
+
+def _shrink(domain, np_dtype, prof, seed, device, checker, found):
+    """Hypothesis's own search and shrinking over single points; the bulk point if none."""
+
+    def probe(candidate):
+        b, args = candidate
+        args = tuple(np.asarray(a, np.float64).astype(np_dtype) for a in args)
+        if _fails_at(checker, args, prof.points, device):
+            raise _Counterexample(b, args)
+
+    search = given(point_strategy(domain, dtype=np_dtype))(probe)
+    search = settings(max_examples=prof.shrink_examples, derandomize=prof.derandomize,
+                      phases=[Phase.generate, Phase.shrink], **_QUIET)(search)
+    if not prof.derandomize:
+        search = hypothesis_seed(seed)(search)
+    try:
+        search()
+    except _Counterexample as minimal:
+        return minimal.bucket, minimal.point, True
+    return found[0], found[1], False
+
+
+def _verdict(claim: Claim, inside: SearchSummary, outside: SearchSummary | None) -> tuple[str, str]:
+    if inside.points == 0:
+        return Verdict.FAILED, "no point could be decided: every reference value was non-finite"
+    failing = f"fails at {inside.failures} of {inside.points} points"
+    if claim.expected == "holds":
+        if inside.failures:
+            return Verdict.FAILED, failing
+        return Verdict.VERIFIED, f"holds at all {inside.points} points"
+    if claim.expected == "erratum":
+        if inside.failures:
+            return Verdict.ERRATUM_CONFIRMED, failing
+        return Verdict.ERRATUM_NOT_REPRODUCED, f"documented as wrong, but holds at all {inside.points} points"
+    assert outside is not None
+    if inside.failures:
+        return Verdict.FAILED, f"{failing} even under its condition"
+    if not outside.failures:
+        return Verdict.FAILED, (
+            f"holds under its condition, but also at all {outside.points} points outside it: "
+            "the condition is not confirmed"
+        )
+    return Verdict.CONDITIONAL_CONFIRMED, (
+        f"holds at all {inside.points} points under its condition; fails at "
+        f"{outside.failures} of {outside.points} outside it"
+    )
+
+
+def replay_command(claim: Claim, dtype: str, seed: int, profile: str, examples: int) -> str:
+    return (f"derivcheck verify --claim '{claim.id}' --dtype {dtype} --seed {seed} "
+            f"--profile {profile} --examples {examples}")
+
+
+def verify(
+    claim: Claim,
+    *,
+    dtype: str = "float64",
+    examples: int | None = None,
+    seed: int = 0,
+    profile: str = "ci",
+    device: str | jax.Device | None = None,
+    shrink: bool = True,
+) -> Result:
+    """Check one claim in one dtype on one device and return its :class:`Result`.
+
+    Args:
+      claim: the claim; ``dataclasses.replace(claim, closed_form=...)`` works as well.
+      dtype: ``"float32"`` or ``"float64"``.
+      examples: Hypothesis examples (batches) beyond the fixed one per shape bucket;
+        defaults to the profile's.
+      seed: fixes the inputs (with the profile); the replay command repeats it.
+      profile: ``ci``, ``dev`` or ``thorough`` (:mod:`derivcheck.profiles`).
+      device: ``"cpu"``, ``"gpu"``, ``"tpu"``, a ``jax.Device``, or None for the default.
+      shrink: shrink a failure to a minimal counterexample (else report the worst point
+        the bulk search found, marked ``shrunk: false``).
+    """
+    prof = profile_named(profile)
+    tolerance_for(dtype)
+    examples = prof.examples if examples is None else examples
+    if examples < 0:
+        raise InvalidArgument(f"examples must be >= 0, got {examples}")
+    dev = device if isinstance(device, jax.Device) else resolve_device(device)
+    start = time.perf_counter()
+    inside = _search(claim, claim.domain, dtype, prof, examples, seed, dev, shrink)
+    outside = None
+    if claim.outside is not None:
+        outside = _search(claim, claim.outside, dtype, prof, examples, seed, dev, shrink)
+    verdict, detail = _verdict(claim, inside, outside)
+    return Result(
+        id=claim.id, document=claim.document.seed, location=claim.location, dtype=dtype,
+        device=f"{dev.platform}:{dev.id} ({dev.device_kind})", expected=claim.expected,
+        verdict=verdict, detail=detail, points=inside.points, undecided=inside.undecided,
+        max_abs_error=inside.max_abs_error, max_rel_error=inside.max_rel_error,
+        max_error_ratio=inside.max_error_ratio, autodiff_error=inside.autodiff_error,
+        counterexample=inside.counterexample, outside=outside, seed=seed, profile=prof.name,
+        examples=examples, elapsed_s=time.perf_counter() - start,
+        replay=replay_command(claim, dtype, seed, prof.name, examples), jax_version=jax.__version__,
+    )

@@ -1,0 +1,124 @@
+"""The claim record: one checkable statement of one document, as printed."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Literal
+
+__all__ = ["Arg", "Claim", "Document", "Domain", "Expected"]
+
+Expected = Literal["holds", "erratum", "conditional"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    """A derivation document: its seed file and its title and author as printed."""
+
+    key: str
+    seed: str
+    title: str
+    author: str
+
+    def __str__(self) -> str:
+        return f"{self.author}, \"{self.title}\" ({self.seed})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Arg:
+    """One input of a claim.
+
+    Attributes:
+      name: the argument name the closed form and the reference take.
+      shape: dimensions, each a symbol of the domain (``"n"``) or a fixed size.
+      kind: what values are drawn (see :mod:`derivcheck.inputs`): ``real``, ``logits``,
+        ``probability``, ``one_hot``, ``simplex``, ``smoothed``, ``unnormalized``.
+      bound: the largest magnitude drawn.
+      kinks: values at which the claim's function is not differentiable in this argument,
+        elementwise; they are always among the inputs (DESIGN.md principle 5).
+    """
+
+    name: str
+    shape: tuple[str | int, ...] = ()
+    kind: str = "real"
+    bound: float = 100.0
+    kinks: tuple[float, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Domain:
+    """The inputs a claim is checked on: its arguments and the sizes their dims take.
+
+    ``dims`` maps each dimension symbol to the sizes tried, one shape bucket per position:
+    bucket ``k`` uses the ``k``-th size of every symbol, so each bucket compiles once.
+    """
+
+    args: tuple[Arg, ...]
+    dims: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    @property
+    def buckets(self) -> tuple[dict[str, int], ...]:
+        if not self.dims:
+            return ({},)
+        count = len(self.dims[0][1])
+        if any(len(sizes) != count for _, sizes in self.dims):
+            raise ValueError("every dimension needs one size per shape bucket")
+        return tuple({name: sizes[k] for name, sizes in self.dims} for k in range(count))
+
+    def shape_of(self, arg: Arg, dims: dict[str, int]) -> tuple[int, ...]:
+        return tuple(dims[d] if isinstance(d, str) else d for d in arg.shape)
+
+    def with_kind(self, name: str, kind: str) -> Domain:
+        """This domain with argument ``name`` drawn from another kind."""
+        args = tuple(dataclasses.replace(a, kind=kind) if a.name == name else a for a in self.args)
+        return dataclasses.replace(self, args=args)
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One checkable closed form of one document.
+
+    Attributes:
+      id: stable, readable identifier, ``<document key>/<location>-<what>``.
+      document: the document it comes from.
+      location: where it is printed (equation number or section), as printed.
+      statement: the formula in LaTeX, as printed.
+      closed_form: the hand-written formula (``derivations/``), taking the domain's args.
+      reference: the autodiff truth (``reference/``), same arguments, same output pytree.
+      domain: the inputs checked.
+      expected: ``holds``, ``erratum`` (the printed formula is wrong) or ``conditional``
+        (it holds only under ``preconditions``).
+      reason: one line, required unless ``expected == "holds"``.
+      preconditions: assumptions printed or implied by the document.
+      outside: for a conditional claim, inputs that break its condition; it must fail there.
+      corrects: for a corrected formula, the id of the erratum it replaces.
+      note: transcription notes (index typos transcribed as meant, layout choices).
+      checked_against: one line naming the reference, for reports.
+    """
+
+    id: str
+    document: Document
+    location: str
+    statement: str
+    closed_form: Callable[..., Any]
+    reference: Callable[..., Any]
+    domain: Domain
+    checked_against: str
+    expected: Expected = "holds"
+    reason: str = ""
+    preconditions: tuple[str, ...] = ()
+    outside: Domain | None = None
+    corrects: str | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.expected not in ("holds", "erratum", "conditional"):
+            raise ValueError(f"{self.id}: expected must be holds, erratum or conditional")
+        if self.expected != "holds" and not self.reason:
+            raise ValueError(f"{self.id}: a claim expected to be {self.expected} needs a reason")
+        if (self.expected == "conditional") != (self.outside is not None):
+            raise ValueError(f"{self.id}: a conditional claim, and only one, needs `outside`")
+
+    @property
+    def kinks(self) -> tuple[tuple[str, tuple[float, ...]], ...]:
+        return tuple((a.name, a.kinks) for a in self.domain.args if a.kinks)

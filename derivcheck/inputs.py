@@ -1,0 +1,240 @@
+"""Input kinds: what values a claim's arguments take, in bulk and one point at a time.
+
+Two paths draw inputs (DESIGN.md principle 6):
+
+* **Bulk.** Hypothesis chooses a :class:`BatchPlan` (shape bucket, scale regime, seed) and
+  NumPy draws a whole batch of points for it on the host, transferred once.
+* **Shrinking.** Once a failure is found, Hypothesis draws single points element by
+  element (:func:`point_strategy`), so it can shrink them to a minimal counterexample.
+
+Every float32 input is free of subnormals (accelerators may flush them to zero), and
+kink values are injected into every batch, so they are always among the inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+from hypothesis import strategies as st
+
+from derivcheck.claims import Arg, Domain
+
+__all__ = ["KINDS", "REGIMES", "BatchPlan", "batch_plans", "draw_batch", "point_strategy"]
+
+#: How magnitudes are spread. ``unit``: standard normal; ``small``: around 1e-3;
+#: ``large``: near the argument's bound (saturation); ``mixed``: log-uniform over
+#: 1e-4 .. bound, per element; ``special``: exact values (0, ±1, ±1/2, ±2, ±bound, kinks).
+REGIMES = ("unit", "small", "large", "mixed", "special")
+
+KINK_FRACTION = 0.125
+SIMPLEX_GRAIN = 2**20  # simplex targets are multiples of 2**-20: they sum to 1 exactly.
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchPlan:
+    """What one Hypothesis example asks for: a batch in one shape bucket."""
+
+    bucket: int
+    regime: str
+    seed: int
+
+
+def batch_plans(domain: Domain) -> st.SearchStrategy[BatchPlan]:
+    """Hypothesis strategy over batch plans for ``domain``."""
+    return st.builds(
+        BatchPlan,
+        bucket=st.integers(0, len(domain.buckets) - 1),
+        regime=st.sampled_from(REGIMES),
+        seed=st.integers(0, 2**32 - 1),
+    )
+
+
+def _reals(rng: np.random.Generator, shape, regime: str, bound: float) -> np.ndarray:
+    if regime == "unit":
+        x = rng.standard_normal(shape)
+    elif regime == "small":
+        x = rng.standard_normal(shape) * 1e-3
+    elif regime == "large":
+        x = rng.choice([-1.0, 1.0], shape) * bound * rng.uniform(0.25, 1.0, shape)
+    elif regime == "mixed":
+        x = rng.choice([-1.0, 1.0], shape) * 10.0 ** rng.uniform(-4, np.log10(bound), shape)
+    else:
+        specials = np.array([0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, bound, -bound])
+        x = rng.choice(specials, shape)
+    return np.clip(x, -bound, bound)
+
+
+def _logits(rng, shape, regime, bound):
+    x = _reals(rng, shape, regime, bound)
+    if regime in ("large", "mixed") and shape and shape[-1] > 1:
+        # Saturated softmax: one class far above the rest.
+        winner = rng.integers(0, shape[-1], shape[:-1])
+        boost = np.zeros(shape)
+        np.put_along_axis(boost, winner[..., None], bound / 2, axis=-1)
+        x = np.clip(x / 2 + boost, -bound, bound)
+    return x
+
+
+def _probabilities(rng, shape, regime, bound):
+    if regime == "small":
+        return 10.0 ** rng.uniform(-6, -2, shape)
+    if regime == "large":
+        return 1.0 - 10.0 ** rng.uniform(-6, -1, shape)
+    if regime == "special":
+        return rng.choice([1.0, 0.5, 0.25, 2.0**-10], shape)
+    return rng.uniform(2.0**-20, 1.0, shape)
+
+
+def _one_hot(rng, shape, regime, bound):
+    classes = rng.integers(0, shape[-1], shape[:-1])
+    return np.eye(shape[-1])[classes]
+
+
+def _simplex(rng, shape, regime, bound):
+    alpha = {"small": 0.1, "large": 10.0}.get(regime, 1.0)
+    p = rng.dirichlet(np.full(shape[-1], alpha), shape[:-1])
+    return rng.multinomial(SIMPLEX_GRAIN, p).astype(np.float64) / SIMPLEX_GRAIN
+
+
+def _smoothed(rng, shape, regime, bound):
+    # Label smoothing: sums to 1 but is not one-hot.
+    n = shape[-1]
+    eps = rng.choice([2.0**-4, 2.0**-3, 2.0**-2, 2.0**-1], shape[:-1])[..., None]
+    return _one_hot(rng, shape, regime, bound) * (1 - eps) + eps / n
+
+
+def _unnormalized(rng, shape, regime, bound):
+    # Positive targets whose sum is not 1.
+    return rng.uniform(0.1, 2.0, shape) * rng.choice([0.5, 2.0, 3.0], shape[:-1])[..., None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """How one kind of argument is drawn: a batch generator and a point strategy."""
+
+    batch: Callable[[np.random.Generator, tuple[int, ...], str, float], np.ndarray]
+    point: Callable[[tuple[int, ...], float, int], st.SearchStrategy[np.ndarray]]
+    accepts_kinks: bool = True
+
+
+def _float_elements(bound: float, width: int, kinks: tuple[float, ...] = ()):
+    floats = st.floats(-bound, bound, allow_nan=False, allow_subnormal=False, width=width)
+    return st.one_of(st.sampled_from(kinks), floats) if kinks else floats
+
+
+def _array_of(shape, elements) -> st.SearchStrategy[np.ndarray]:
+    size = int(np.prod(shape, dtype=int))
+    return st.lists(elements, min_size=size, max_size=size).map(
+        lambda xs: np.asarray(xs, np.float64).reshape(shape)
+    )
+
+
+def _point_reals(shape, bound, width, kinks=()):
+    return _array_of(shape, _float_elements(bound, width, kinks))
+
+
+def _point_probabilities(shape, bound, width, kinks=()):
+    return _array_of(shape, st.floats(2.0**-20, 1.0, width=width, allow_subnormal=False))
+
+
+def _point_one_hot(shape, bound, width, kinks=()):
+    rows = int(np.prod(shape[:-1], dtype=int))
+    return st.lists(st.integers(0, shape[-1] - 1), min_size=rows, max_size=rows).map(
+        lambda cs: np.eye(shape[-1])[np.asarray(cs, int)].reshape(shape)
+    )
+
+
+def _point_simplex(shape, bound, width, kinks=()):
+    # Counts out of 16 per row: exact dyadic fractions that sum to 1.
+    rows = int(np.prod(shape[:-1], dtype=int))
+    n = shape[-1]
+    cuts = st.lists(st.integers(0, 16), min_size=n - 1, max_size=n - 1).map(sorted)
+
+    def to_rows(all_cuts):
+        out = []
+        for c in all_cuts:
+            edges = np.array([0, *c, 16], np.float64)
+            out.append(np.diff(edges) / 16)
+        return np.asarray(out).reshape(shape)
+
+    return st.lists(cuts, min_size=rows, max_size=rows).map(to_rows)
+
+
+def _point_smoothed(shape, bound, width, kinks=()):
+    eps = st.sampled_from([2.0**-1, 2.0**-2, 2.0**-3, 2.0**-4])
+    return st.tuples(_point_one_hot(shape, bound, width), eps).map(
+        lambda t: t[0] * (1 - t[1]) + t[1] / shape[-1]
+    )
+
+
+def _point_unnormalized(shape, bound, width, kinks=()):
+    return _array_of(shape, st.floats(0.125, 2.0, width=width)).filter(
+        lambda y: not np.any(np.isclose(y.sum(axis=-1), 1.0))
+    )
+
+
+KINDS: dict[str, Kind] = {
+    "real": Kind(_reals, _point_reals),
+    "logits": Kind(_logits, _point_reals),
+    "probability": Kind(_probabilities, _point_probabilities, accepts_kinks=False),
+    "one_hot": Kind(_one_hot, _point_one_hot, accepts_kinks=False),
+    "simplex": Kind(_simplex, _point_simplex, accepts_kinks=False),
+    "smoothed": Kind(_smoothed, _point_smoothed, accepts_kinks=False),
+    "unnormalized": Kind(_unnormalized, _point_unnormalized, accepts_kinks=False),
+}
+
+
+def _no_subnormals(x: np.ndarray, dtype) -> np.ndarray:
+    tiny = np.finfo(dtype).tiny
+    return np.where(np.abs(x) < tiny, 0.0, x).astype(dtype)
+
+
+def _inject_kinks(rng, x: np.ndarray, kinks: tuple[float, ...]) -> np.ndarray:
+    if not kinks:
+        return x
+    where = rng.random(x.shape) < KINK_FRACTION
+    return np.where(where, rng.choice(np.asarray(kinks, np.float64), x.shape), x)
+
+
+def draw_batch(
+    domain: Domain, plan: BatchPlan, *, points: int, dtype, seed: int = 0
+) -> tuple[np.ndarray, ...]:
+    """Draw ``points`` inputs for ``plan`` on the host, one array per argument.
+
+    Each array has a leading batch axis. ``seed`` (the user's ``--seed``) and the plan's
+    own seed together fix the draw.
+    """
+    rng = np.random.default_rng([seed, plan.seed])
+    dims = domain.buckets[plan.bucket]
+    arrays = []
+    for arg in domain.args:
+        kind = _kind_of(arg)
+        shape = (points, *domain.shape_of(arg, dims))
+        x = kind.batch(rng, shape, plan.regime, arg.bound)
+        x = _inject_kinks(rng, x, arg.kinks)
+        arrays.append(_no_subnormals(x, dtype))
+    return tuple(arrays)
+
+
+def point_strategy(domain: Domain, *, dtype) -> st.SearchStrategy[tuple[int, tuple]]:
+    """Single points, element by element, for Hypothesis to shrink: ``(bucket, args)``."""
+    width = np.finfo(dtype).bits
+
+    def for_bucket(bucket: int):
+        dims = domain.buckets[bucket]
+        parts = []
+        for arg in domain.args:
+            kind = _kind_of(arg)
+            parts.append(kind.point(domain.shape_of(arg, dims), arg.bound, width, arg.kinks))
+        return st.tuples(st.just(bucket), st.tuples(*parts))
+
+    return st.integers(0, len(domain.buckets) - 1).flatmap(for_bucket)
+
+
+def _kind_of(arg: Arg) -> Kind:
+    try:
+        return KINDS[arg.kind]
+    except KeyError:
+        raise ValueError(f"unknown input kind {arg.kind!r}; known: {', '.join(KINDS)}") from None

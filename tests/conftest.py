@@ -1,0 +1,25 @@
+"""JAX made strict for the tests; Hypothesis budgets by profile (DERIVCHECK_PROFILE)."""
+
+import os
+
+import jax
+import pytest
+from hypothesis import HealthCheck, settings
+
+import derivcheck  # noqa: F401  (switches on float64 before any array exists)
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# Profiles for the tests' own Hypothesis properties; the catalog's budgets are
+# derivcheck's profiles of the same names (derivcheck.profiles).
+_COMMON = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=30, derandomize=True, **_COMMON)
+settings.register_profile("dev", max_examples=60, **_COMMON)
+settings.register_profile("thorough", max_examples=500, **_COMMON)
+PROFILE = os.environ.get("DERIVCHECK_PROFILE", "ci")
+settings.load_profile(PROFILE)
+
+
+@pytest.fixture(scope="session")
+def profile() -> str:
+    return PROFILE

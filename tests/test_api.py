@@ -1,0 +1,73 @@
+"""The Python API: verify() on catalog claims and on claims replaced by the user."""
+
+import dataclasses
+
+import jax.numpy as jnp
+import pytest
+
+import derivcheck
+from derivcheck._checker import ClaimError
+
+(SIGMOID,) = derivcheck.select(pattern="sharma2024/eq1-sigmoid-derivative")
+(RELU,) = derivcheck.select(pattern="sharma2024/eq3-relu-derivative")
+
+
+def test_replaced_closed_form_is_caught_with_a_minimal_counterexample():
+    wrong = dataclasses.replace(SIGMOID, closed_form=lambda x: jnp.exp(-x) / (1 + jnp.exp(-x)))
+    result = derivcheck.verify(wrong, dtype="float64")
+    assert result.verdict == derivcheck.Verdict.FAILED and not result.passed
+    ce = result.counterexample
+    assert ce["shrunk"] and ce["dims"] == {"n": 1}
+    assert ce["abs_error"] > ce["tolerance"]
+
+
+def test_non_finite_closed_form_is_a_failure_never_a_pass():
+    def nan_at_zero(x):
+        return jnp.where(x > 0, 1.0, jnp.where(x == 0, jnp.nan, 0.0)).astype(x.dtype)
+
+    result = derivcheck.verify(dataclasses.replace(RELU, closed_form=nan_at_zero), dtype="float32", examples=0)
+    assert result.verdict == derivcheck.Verdict.FAILED
+    ce = result.counterexample
+    assert ce["inputs"]["x"] == [0.0] and ce["closed_form"] != ce["closed_form"]  # NaN, reported
+
+
+def test_kink_value_between_one_sided_derivatives_passes():
+    half_at_zero = dataclasses.replace(RELU, closed_form=lambda x: jnp.where(x > 0, 1.0, jnp.where(x == 0, 0.5, 0.0)).astype(x.dtype))
+    assert derivcheck.verify(half_at_zero, dtype="float64", examples=0).passed
+    outside_at_zero = dataclasses.replace(RELU, closed_form=lambda x: jnp.where(x > 0, 1.0, jnp.where(x == 0, 2.0, 0.0)).astype(x.dtype))
+    assert not derivcheck.verify(outside_at_zero, dtype="float64", examples=0).passed
+
+
+@pytest.mark.parametrize(
+    ("closed_form", "message"),
+    [
+        (lambda x: jnp.sum(x), "shape"),
+        (lambda x: x.astype(jnp.float64), "float64 from the closed form for float32"),
+        (lambda x: x.undefined_attribute, "closed form raised"),
+    ],
+)
+def test_unusable_closed_form_is_one_clear_error(closed_form, message):
+    with pytest.raises(ClaimError, match=message):
+        derivcheck.verify(dataclasses.replace(SIGMOID, closed_form=closed_form), dtype="float32")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"dtype": "float16"}, "dtype"), ({"profile": "fast"}, "profile"),
+     ({"device": "abacus"}, "device"), ({"examples": -1}, "examples")],
+)
+def test_bad_arguments_raise_invalid_argument(kwargs, message):
+    with pytest.raises(derivcheck.InvalidArgument, match=message):
+        derivcheck.verify(SIGMOID, **kwargs)
+
+
+def test_same_seed_same_result():
+    a = derivcheck.verify(RELU, dtype="float32", profile="dev", seed=11)
+    b = derivcheck.verify(RELU, dtype="float32", profile="dev", seed=11)
+    assert (a.points, a.max_abs_error, a.verdict) == (b.points, b.max_abs_error, b.verdict)
+
+
+def test_result_records_where_it_ran():
+    result = derivcheck.verify(RELU, dtype="float64", examples=0)
+    assert result.device.startswith("cpu") and result.jax_version
+    assert result.to_json()["passed"] is True

@@ -1,0 +1,59 @@
+"""The catalog as property tests: every claim, both dtypes, its expected verdict."""
+
+import functools
+
+import pytest
+
+import derivcheck
+from derivcheck.results import Verdict
+from derivcheck.tolerance import SUPPORTED_DTYPES
+
+CLAIMS = derivcheck.catalog()
+EXPECTED_VERDICT = {
+    "holds": Verdict.VERIFIED,
+    "erratum": Verdict.ERRATUM_CONFIRMED,
+    "conditional": Verdict.CONDITIONAL_CONFIRMED,
+}
+MIN_POINTS = 1000
+
+
+@functools.cache
+def _result(claim_id: str, dtype: str, profile: str) -> derivcheck.Result:
+    (claim,) = derivcheck.select(pattern=claim_id)
+    return derivcheck.verify(claim, dtype=dtype, profile=profile)
+
+
+@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES)
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
+def test_claim_has_its_expected_verdict(claim, dtype, profile):
+    result = _result(claim.id, dtype, profile)
+    assert result.verdict == EXPECTED_VERDICT[claim.expected], (result.detail, result.counterexample)
+    assert result.passed
+    assert result.points >= MIN_POINTS
+    assert result.undecided == 0
+
+
+@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES)
+@pytest.mark.parametrize("claim", [c for c in CLAIMS if c.expected != "holds"], ids=lambda c: c.id)
+def test_every_failure_carries_a_counterexample_and_replay(claim, dtype, profile):
+    result = _result(claim.id, dtype, profile)
+    failing = result if claim.expected == "erratum" else result.outside
+    ce = failing.counterexample
+    assert ce is not None
+    assert ce["abs_error"] > ce["tolerance"]
+    assert set(ce["inputs"]) == {a.name for a in claim.domain.args}
+    assert result.replay.startswith(f"derivcheck verify --claim '{claim.id}' --dtype {dtype}")
+
+
+def test_every_erratum_has_a_verified_correction():
+    corrections = {c.corrects for c in CLAIMS if c.corrects}
+    errata = {c.id for c in CLAIMS if c.expected == "erratum"}
+    assert errata <= corrections
+
+
+def test_claim_ids_are_unique_and_cite_their_document():
+    ids = [c.id for c in CLAIMS]
+    assert len(ids) == len(set(ids))
+    for c in CLAIMS:
+        assert c.id.startswith(c.document.key + "/")
+        assert c.location and c.statement and c.checked_against

@@ -1,0 +1,72 @@
+"""The command line as a user runs it: exit codes, one-line errors, JSON and JUnit."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from derivcheck.cli import main
+
+SMALL = ["--claim", "sharma2024/eq3-*", "--examples", "0"]
+
+
+def test_list_json_has_the_documented_fields(capsys):
+    assert main(["list", "--format", "json"]) == 0
+    claims = json.loads(capsys.readouterr().out)
+    assert claims and {"id", "document", "location", "expected", "reason"} <= set(claims[0])
+
+
+def test_verify_writes_json_and_junit(tmp_path, capsys):
+    junit = tmp_path / "out.xml"
+    assert main(["verify", *SMALL, "--format", "json", "--junit", str(junit)]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {"jax", "platform", "device_kind", "matmul_precision"} <= set(payload["environment"])
+    (f32, f64) = payload["results"]
+    assert (f32["dtype"], f64["dtype"]) == ("float32", "float64")
+    for r in (f32, f64):
+        assert r["verdict"] == "verified" and r["passed"] and r["points"] >= 384
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "2" and suite.get("failures") == "0"
+
+
+def test_erratum_shows_its_counterexample_in_the_table(capsys):
+    assert main(["verify", "--claim", "sharma2024/eq35-relu-backprop", "--dtype", "float64"]) == 0
+    out = capsys.readouterr().out
+    assert "erratum confirmed" in out and "Gate passed" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["verify", "--dtype", "float16"], ["verify", "--claim", "no/such*"], ["verify", "--document", "999"],
+     ["verify", "--examples", "-1"], ["verify", "--seed", "x"], ["verify", "--profile", "quick"],
+     ["verify", "--device", "abacus"], ["verify", "--junit", "/no/such/dir/out.xml"], ["frobnicate"]],
+)
+def test_usage_errors_are_one_line_and_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("derivcheck: error:") and "\n" not in err
+
+
+def test_verify_exits_1_when_a_verdict_is_not_as_expected(monkeypatch, capsys):
+    # A catalog claim replaced by a wrong closed form (twice the derivative).
+    catalog_module = sys.modules["derivcheck.catalog"]
+    original = catalog_module.catalog()
+
+    def doubled(claim):
+        return dataclasses.replace(claim, closed_form=lambda x: 2 * claim.closed_form(x))
+
+    monkeypatch.setattr(catalog_module, "catalog", lambda: tuple(
+        doubled(c) if c.id.endswith("eq1-sigmoid-derivative") else c for c in original))
+    assert main(["verify", "--claim", "*eq1-*", "--dtype", "float64", "--examples", "0"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "Gate FAILED" in out
+    assert "replay: derivcheck verify --claim 'sharma2024/eq1-sigmoid-derivative'" in out
+
+
+def test_console_script_is_installed():
+    proc = subprocess.run([sys.executable, "-m", "derivcheck.cli", "list", "--document", "000"],
+                          capture_output=True, text=True, check=True)
+    assert "sharma2024/eq46-softmax-backprop-masked" in proc.stdout

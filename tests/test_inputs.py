@@ -1,0 +1,53 @@
+"""Input kinds: what the batches and the shrinking strategies promise."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from derivcheck.claims import Arg, Domain
+from derivcheck.inputs import KINDS, REGIMES, BatchPlan, draw_batch, point_strategy
+
+DOMAIN = Domain(
+    (Arg("x", ("n",), kinks=(0.0, 1.0)), Arg("p", ("n",), kind="simplex"),
+     Arg("y", ("n",), kind="one_hot"), Arg("s", ("n",), kind="smoothed"),
+     Arg("q", ("n",), kind="probability"), Arg("u", ("n",), kind="unnormalized")),
+    dims=(("n", (1, 4)),),
+)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("regime", REGIMES)
+def test_batches_keep_their_promises(regime, dtype):
+    x, p, y, s, q, u = draw_batch(DOMAIN, BatchPlan(1, regime, seed=7), points=256, dtype=dtype)
+    assert np.isin(x, [0.0, 1.0]).any(), "kink points must be among the inputs"
+    tiny = np.finfo(dtype).tiny
+    for a in (x, p, y, s, q, u):
+        assert a.dtype == dtype and a.shape == (256, 4)
+        assert not np.any((a != 0) & (np.abs(a) < tiny)), "no subnormals"
+    assert np.all(p.sum(-1) == 1.0) and np.all(p >= 0)
+    assert np.all(np.sort(y, -1)[:, -1] == 1) and np.all(y.sum(-1) == 1)
+    assert np.all((s > 0) & (s < 1))
+    assert np.all((q > 0) & (q <= 1))
+    assert not np.any(np.isclose(u.sum(-1), 1.0))
+
+
+def test_same_plan_and_seed_give_the_same_batch():
+    plan = BatchPlan(1, "mixed", seed=3)
+    a = draw_batch(DOMAIN, plan, points=8, dtype=np.float32, seed=5)
+    b = draw_batch(DOMAIN, plan, points=8, dtype=np.float32, seed=5)
+    c = draw_batch(DOMAIN, plan, points=8, dtype=np.float32, seed=6)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+@given(point_strategy(DOMAIN, dtype=np.float32))
+def test_single_points_have_the_bucket_shapes(point):
+    bucket, args = point
+    n = DOMAIN.buckets[bucket]["n"]
+    assert all(np.shape(a) == (n,) for a in args)
+    assert np.sum(args[1]) == 1.0
+
+
+def test_every_kind_has_both_paths():
+    for kind in KINDS.values():
+        assert callable(kind.batch) and callable(kind.point)
