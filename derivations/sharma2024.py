@@ -178,7 +178,9 @@ def relu_backprop_corrected(X, dE_dY):
 
 
 def silu_backprop(X, dE_dY):
-    r"""Eq. (39): $\frac{\partial E}{\partial X} = \frac{\partial E}{\partial Y} \odot \sigma(X)(1 + X \odot (1 - \sigma(X)))$.
+    r"""Eq. (39): the SiLU layer's input gradient.
+
+    $\frac{\partial E}{\partial X} = \frac{\partial E}{\partial Y} \odot \sigma(X)(1 + X \odot (1 - \sigma(X)))$.
 
     References: Sharma, §3.5, Eqs. (37)-(39).
     """

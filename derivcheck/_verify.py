@@ -76,7 +76,9 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
         worst["rel"] = max(worst["rel"], float(m.rel_error.max()))
         worst["ratio"] = max(worst["ratio"], float(m.ratio.max()))
         worst["autodiff"] = max(worst["autodiff"], float(m.autodiff_error.max()))
-        target(float(np.log1p(m.ratio.max())), label="log(1 + error / tolerance)")
+        # An exact formula's tolerance is one smallest normal: its ratio can overflow.
+        ratio = np.nan_to_num(m.ratio.max(), posinf=np.finfo(np.float64).max)
+        target(float(np.log1p(ratio)), label="log(1 + error / tolerance)")
         if m.failed.any() and not first_failure:
             k = int(np.argmax(np.where(m.failed, m.ratio, -1.0)))
             first_failure.append((plan.bucket, tuple(a[k] for a in arrays)))

@@ -38,8 +38,9 @@ def one_element_off(fn: Callable[..., Any]) -> Callable[..., Any]:
         out = fn(*args)
         leaves, tree = jax.tree_util.tree_flatten(out)
         first = leaves[0]
-        k = jnp.argmax(jnp.abs(jnp.ravel(first)))
-        bumped = jnp.ravel(first).at[k].multiply(1 + ONE_ELEMENT_RELATIVE).reshape(first.shape)
+        flat = jnp.ravel(first)
+        is_largest = jnp.arange(flat.size) == jnp.argmax(jnp.abs(flat))
+        bumped = jnp.where(is_largest, flat * (1 + ONE_ELEMENT_RELATIVE), flat).reshape(first.shape)
         return jax.tree_util.tree_unflatten(tree, [bumped, *leaves[1:]])
 
     return mutant

@@ -23,7 +23,8 @@ def softmax_jacobian(x):
 
 
 def softmax_jacobian_diagonal(x):
-    return jnp.diagonal(softmax_jacobian(x))
+    i = jnp.arange(x.shape[0])
+    return softmax_jacobian(x)[i, i]
 
 
 def softmax_jacobian_offdiagonal(x):

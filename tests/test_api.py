@@ -31,11 +31,16 @@ def test_non_finite_closed_form_is_a_failure_never_a_pass():
     assert ce["inputs"]["x"] == [0.0] and ce["closed_form"] != ce["closed_form"]  # NaN, reported
 
 
+def _relu_derivative_valued_at_zero(value):
+    def closed_form(x):
+        return jnp.where(x > 0, 1.0, jnp.where(x == 0, value, 0.0)).astype(x.dtype)
+
+    return dataclasses.replace(RELU, closed_form=closed_form)
+
+
 def test_kink_value_between_one_sided_derivatives_passes():
-    half_at_zero = dataclasses.replace(RELU, closed_form=lambda x: jnp.where(x > 0, 1.0, jnp.where(x == 0, 0.5, 0.0)).astype(x.dtype))
-    assert derivcheck.verify(half_at_zero, dtype="float64", examples=0).passed
-    outside_at_zero = dataclasses.replace(RELU, closed_form=lambda x: jnp.where(x > 0, 1.0, jnp.where(x == 0, 2.0, 0.0)).astype(x.dtype))
-    assert not derivcheck.verify(outside_at_zero, dtype="float64", examples=0).passed
+    assert derivcheck.verify(_relu_derivative_valued_at_zero(0.5), dtype="float64", examples=0).passed
+    assert not derivcheck.verify(_relu_derivative_valued_at_zero(2.0), dtype="float64", examples=0).passed
 
 
 @pytest.mark.parametrize(
