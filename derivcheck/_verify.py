@@ -13,7 +13,7 @@ from hypothesis import seed as hypothesis_seed
 from derivcheck._checker import batched_checker, explain_point, run_batch, validate_outputs
 from derivcheck.claims import Claim, Domain
 from derivcheck.errors import InvalidArgument
-from derivcheck.inputs import REGIMES, BatchPlan, batch_plans, draw_batch, point_strategy
+from derivcheck.inputs import REGIMES, BatchPlan, batch_plans, buckets_by_size, draw_batch, point_strategy
 from derivcheck.profiles import Profile, profile_named
 from derivcheck.results import Result, SearchSummary, Verdict
 from derivcheck.tolerance import tolerance_for
@@ -128,23 +128,28 @@ def _counterexample(claim, domain, dtype, prof, seed, device, checker, found, sh
 
 
 def _shrink(domain, np_dtype, prof, seed, device, checker, found):
-    """Hypothesis's own search and shrinking over single points; the bulk point if none."""
+    """Hypothesis's own search and shrinking over single points, smallest shapes first.
 
-    def probe(candidate):
-        b, args = candidate
-        args = tuple(np.asarray(a, np.float64).astype(np_dtype) for a in args)
-        if _fails_at(checker, args, prof.points, device):
-            raise _Counterexample(b, args)
+    Returns the first bucket's shrunk failure, or the bulk point (unshrunk) if none fails.
+    """
+    order = buckets_by_size(domain)
+    budget = max(prof.shrink_examples // len(order), 1)
+    for bucket in order:
 
-    search = given(point_strategy(domain, dtype=np_dtype))(probe)
-    search = settings(max_examples=prof.shrink_examples, derandomize=prof.derandomize,
-                      phases=[Phase.generate, Phase.shrink], **_QUIET)(search)
-    if not prof.derandomize:
-        search = hypothesis_seed(seed)(search)
-    try:
-        search()
-    except _Counterexample as minimal:
-        return minimal.bucket, minimal.point, True
+        def probe(args, bucket=bucket):
+            args = tuple(np.asarray(a, np.float64).astype(np_dtype) for a in args)
+            if _fails_at(checker, args, prof.points, device):
+                raise _Counterexample(bucket, args)
+
+        search = given(point_strategy(domain, dtype=np_dtype, bucket=bucket))(probe)
+        search = settings(max_examples=budget, derandomize=prof.derandomize,
+                          phases=[Phase.generate, Phase.shrink], **_QUIET)(search)
+        if not prof.derandomize:
+            search = hypothesis_seed(seed)(search)
+        try:
+            search()
+        except _Counterexample as minimal:
+            return minimal.bucket, minimal.point, True
     return found[0], found[1], False
 
 

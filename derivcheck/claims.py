@@ -118,7 +118,3 @@ class Claim:
             raise ValueError(f"{self.id}: a claim expected to be {self.expected} needs a reason")
         if (self.expected == "conditional") != (self.outside is not None):
             raise ValueError(f"{self.id}: a conditional claim, and only one, needs `outside`")
-
-    @property
-    def kinks(self) -> tuple[tuple[str, tuple[float, ...]], ...]:
-        return tuple((a.name, a.kinks) for a in self.domain.args if a.kinks)

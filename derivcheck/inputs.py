@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from derivcheck.claims import Arg, Domain
 
-__all__ = ["KINDS", "REGIMES", "BatchPlan", "batch_plans", "draw_batch", "point_strategy"]
+__all__ = ["KINDS", "REGIMES", "BatchPlan", "batch_plans", "buckets_by_size", "draw_batch", "point_strategy"]
 
-#: How magnitudes are spread. ``unit``: standard normal; ``small``: around 1e-3;
+#: How magnitudes are spread. ``unit``: standard normal; ``small``: log-uniform 1e-8 .. 1e-2;
 #: ``large``: near the argument's bound (saturation); ``mixed``: log-uniform over
 #: 1e-4 .. bound, per element; ``special``: exact values (0, ±1, ±1/2, ±2, ±bound, kinks).
 REGIMES = ("unit", "small", "large", "mixed", "special")
@@ -55,7 +55,7 @@ def _reals(rng: np.random.Generator, shape, regime: str, bound: float) -> np.nda
     if regime == "unit":
         x = rng.standard_normal(shape)
     elif regime == "small":
-        x = rng.standard_normal(shape) * 1e-3
+        x = rng.choice([-1.0, 1.0], shape) * 10.0 ** rng.uniform(-8, -2, shape)
     elif regime == "large":
         x = rng.choice([-1.0, 1.0], shape) * bound * rng.uniform(0.25, 1.0, shape)
     elif regime == "mixed":
@@ -115,8 +115,7 @@ class Kind:
     """How one kind of argument is drawn: a batch generator and a point strategy."""
 
     batch: Callable[[np.random.Generator, tuple[int, ...], str, float], np.ndarray]
-    point: Callable[[tuple[int, ...], float, int], st.SearchStrategy[np.ndarray]]
-    accepts_kinks: bool = True
+    point: Callable[[tuple[int, ...], float, int, tuple[float, ...]], st.SearchStrategy[np.ndarray]]
 
 
 def _float_elements(bound: float, width: int, kinks: tuple[float, ...] = ()):
@@ -178,11 +177,11 @@ def _point_unnormalized(shape, bound, width, kinks=()):
 KINDS: dict[str, Kind] = {
     "real": Kind(_reals, _point_reals),
     "logits": Kind(_logits, _point_reals),
-    "probability": Kind(_probabilities, _point_probabilities, accepts_kinks=False),
-    "one_hot": Kind(_one_hot, _point_one_hot, accepts_kinks=False),
-    "simplex": Kind(_simplex, _point_simplex, accepts_kinks=False),
-    "smoothed": Kind(_smoothed, _point_smoothed, accepts_kinks=False),
-    "unnormalized": Kind(_unnormalized, _point_unnormalized, accepts_kinks=False),
+    "probability": Kind(_probabilities, _point_probabilities),
+    "one_hot": Kind(_one_hot, _point_one_hot),
+    "simplex": Kind(_simplex, _point_simplex),
+    "smoothed": Kind(_smoothed, _point_smoothed),
+    "unnormalized": Kind(_unnormalized, _point_unnormalized),
 }
 
 
@@ -218,19 +217,22 @@ def draw_batch(
     return tuple(arrays)
 
 
-def point_strategy(domain: Domain, *, dtype) -> st.SearchStrategy[tuple[int, tuple]]:
-    """Single points, element by element, for Hypothesis to shrink: ``(bucket, args)``."""
+def point_strategy(domain: Domain, *, dtype, bucket: int) -> st.SearchStrategy[tuple[np.ndarray, ...]]:
+    """Single points of one shape bucket, element by element, for Hypothesis to shrink."""
     width = np.finfo(dtype).bits
+    dims = domain.buckets[bucket]
+    return st.tuples(*(
+        _kind_of(arg).point(domain.shape_of(arg, dims), arg.bound, width, arg.kinks) for arg in domain.args
+    ))
 
-    def for_bucket(bucket: int):
+
+def buckets_by_size(domain: Domain) -> list[int]:
+    """Shape buckets, smallest total input size first: the order to look for small failures."""
+    def size(bucket: int) -> int:
         dims = domain.buckets[bucket]
-        parts = []
-        for arg in domain.args:
-            kind = _kind_of(arg)
-            parts.append(kind.point(domain.shape_of(arg, dims), arg.bound, width, arg.kinks))
-        return st.tuples(st.just(bucket), st.tuples(*parts))
+        return sum(int(np.prod(domain.shape_of(a, dims), dtype=int)) for a in domain.args)
 
-    return st.integers(0, len(domain.buckets) - 1).flatmap(for_bucket)
+    return sorted(range(len(domain.buckets)), key=size)
 
 
 def _kind_of(arg: Arg) -> Kind:

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from derivcheck.claims import Arg, Domain
-from derivcheck.inputs import KINDS, REGIMES, BatchPlan, draw_batch, point_strategy
+from derivcheck.inputs import KINDS, REGIMES, BatchPlan, buckets_by_size, draw_batch, point_strategy
 
 DOMAIN = Domain(
     (Arg("x", ("n",), kinks=(0.0, 1.0)), Arg("p", ("n",), kind="simplex"),
@@ -40,12 +41,18 @@ def test_same_plan_and_seed_give_the_same_batch():
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
 
 
-@given(point_strategy(DOMAIN, dtype=np.float32))
-def test_single_points_have_the_bucket_shapes(point):
-    bucket, args = point
+@pytest.mark.parametrize("bucket", [0, 1])
+@given(data=st.data())
+def test_single_points_have_the_bucket_shapes(bucket, data):
+    args = data.draw(point_strategy(DOMAIN, dtype=np.float32, bucket=bucket))
     n = DOMAIN.buckets[bucket]["n"]
     assert all(np.shape(a) == (n,) for a in args)
     assert np.sum(args[1]) == 1.0
+
+
+def test_buckets_are_tried_smallest_first():
+    domain = Domain((Arg("x", ("n",)),), dims=(("n", (5, 1, 3)),))
+    assert buckets_by_size(domain) == [1, 2, 0]
 
 
 def test_every_kind_has_both_paths():
