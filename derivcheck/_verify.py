@@ -46,13 +46,15 @@ def _kinks(domain: Domain) -> tuple[tuple[float, ...], ...]:
     return tuple(a.kinks for a in domain.args)
 
 
-def _checker_for(claim: Claim, domain: Domain, dtype: str):
-    return batched_checker(claim.closed_form, claim.reference, _kinks(domain), dtype)
+def _checker_for(claim: Claim, domain: Domain, dtype: str, device):
+    return batched_checker(
+        claim.closed_form, claim.reference, claim.reference_right, _kinks(domain), dtype, device.platform
+    )
 
 
 def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: int,
             seed: int, device, shrink: bool) -> SearchSummary:
-    checker = _checker_for(claim, domain, dtype)
+    checker = _checker_for(claim, domain, dtype, device)
     np_dtype = np.dtype(dtype)
     totals = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0)
     worst = dict(abs=0.0, rel=0.0, ratio=0.0, autodiff=0.0)
@@ -118,7 +120,9 @@ def _counterexample(claim, domain, dtype, prof, seed, device, checker, found, sh
         bucket, point, shrunk = _shrink(domain, np_dtype, prof, seed, device, checker, found)
     else:
         (bucket, point), shrunk = found, False
-    detail = explain_point(claim.closed_form, claim.reference, _kinks(domain), dtype, point)
+    detail = explain_point(
+        claim.closed_form, claim.reference, claim.reference_right, _kinks(domain), dtype, point, device
+    )
     return {
         "inputs": {a.name: np.asarray(x, np.float64).tolist() for a, x in zip(domain.args, point)},
         "dims": domain.buckets[bucket],
@@ -134,14 +138,16 @@ def _shrink(domain, np_dtype, prof, seed, device, checker, found):
     """
     order = buckets_by_size(domain)
     budget = max(prof.shrink_examples // len(order), 1)
-    for bucket in order:
-
-        def probe(args, bucket=bucket):
+    def probe_for(bucket: int):
+        def probe(args):
             args = tuple(np.asarray(a, np.float64).astype(np_dtype) for a in args)
             if _fails_at(checker, args, prof.points, device):
                 raise _Counterexample(bucket, args)
 
-        search = given(point_strategy(domain, dtype=np_dtype, bucket=bucket))(probe)
+        return probe
+
+    for bucket in order:
+        search = given(point_strategy(domain, dtype=np_dtype, bucket=bucket))(probe_for(bucket))
         search = settings(max_examples=budget, derandomize=prof.derandomize,
                           phases=[Phase.generate, Phase.shrink], **_QUIET)(search)
         if not prof.derandomize:
@@ -165,9 +171,9 @@ def _verdict(claim: Claim, inside: SearchSummary, outside: SearchSummary | None)
         if inside.failures:
             return Verdict.ERRATUM_CONFIRMED, failing
         return Verdict.ERRATUM_NOT_REPRODUCED, f"documented as wrong, but holds at all {inside.points} points"
-    assert outside is not None
     if inside.failures:
         return Verdict.FAILED, f"{failing} even under its condition"
+    assert outside is not None  # searched whenever the claim holds under its condition
     if not outside.failures:
         return Verdict.FAILED, (
             f"holds under its condition, but also at all {outside.points} points outside it: "
@@ -216,7 +222,8 @@ def verify(
     start = time.perf_counter()
     inside = _search(claim, claim.domain, dtype, prof, examples, seed, dev, shrink)
     outside = None
-    if claim.outside is not None:
+    # Outside its condition a claim matters only if it holds inside (DESIGN.md principle 3).
+    if claim.outside is not None and not inside.failures:
         outside = _search(claim, claim.outside, dtype, prof, examples, seed, dev, shrink)
     verdict, detail = _verdict(claim, inside, outside)
     return Result(

@@ -31,8 +31,9 @@ class Arg:
     Attributes:
       name: the argument name the closed form and the reference take.
       shape: dimensions, each a symbol of the domain (``"n"``) or a fixed size.
-      kind: what values are drawn (see :mod:`derivcheck.inputs`): ``real``, ``logits``,
-        ``probability``, ``one_hot``, ``simplex``, ``smoothed``, ``unnormalized``.
+      kind: what values are drawn (see :mod:`derivcheck.inputs`): ``real``, ``negative``,
+        ``nonnegative``, ``logits``, ``probability``, ``one_hot``, ``simplex``,
+        ``smoothed``, ``unnormalized``.
       bound: the largest magnitude drawn.
       kinks: values at which the claim's function is not differentiable in this argument,
         elementwise; they are always among the inputs (DESIGN.md principle 5).
@@ -91,6 +92,9 @@ class Claim:
       reason: one line, required unless ``expected == "holds"``.
       preconditions: assumptions printed or implied by the document.
       outside: for a conditional claim, inputs that break its condition; it must fail there.
+      reference_right: where the computation passes through a kink that is not at an
+        argument (a hidden unit's pre-activation exactly 0), the right-sided truth;
+        ``reference`` is then the left-sided one, and the closed form must lie between.
       corrects: for a corrected formula, the id of the erratum it replaces.
       note: transcription notes (index typos transcribed as meant, layout choices).
       checked_against: one line naming the reference, for reports.
@@ -108,6 +112,7 @@ class Claim:
     reason: str = ""
     preconditions: tuple[str, ...] = ()
     outside: Domain | None = None
+    reference_right: Callable[..., Any] | None = None
     corrects: str | None = None
     note: str = ""
 

@@ -77,6 +77,16 @@ def _logits(rng, shape, regime, bound):
     return x
 
 
+def _negative(rng, shape, regime, bound):
+    # Strictly negative: exact zeros from the `special` regime become -1.
+    x = -np.abs(_reals(rng, shape, regime, bound))
+    return np.where(x == 0, -1.0, x)
+
+
+def _nonnegative(rng, shape, regime, bound):
+    return np.abs(_reals(rng, shape, regime, bound))
+
+
 def _probabilities(rng, shape, regime, bound):
     if regime == "small":
         return 10.0 ** rng.uniform(-6, -2, shape)
@@ -134,6 +144,15 @@ def _point_reals(shape, bound, width, kinks=()):
     return _array_of(shape, _float_elements(bound, width, kinks))
 
 
+def _point_negative(shape, bound, width, kinks=()):
+    return _array_of(shape, st.floats(-bound, -(2.0**-100), width=width, allow_subnormal=False))
+
+
+def _point_nonnegative(shape, bound, width, kinks=()):
+    floats = st.floats(0.0, bound, width=width, allow_subnormal=False)
+    return _array_of(shape, st.one_of(st.sampled_from(kinks), floats) if kinks else floats)
+
+
 def _point_probabilities(shape, bound, width, kinks=()):
     return _array_of(shape, st.floats(2.0**-20, 1.0, width=width, allow_subnormal=False))
 
@@ -177,6 +196,8 @@ def _point_unnormalized(shape, bound, width, kinks=()):
 KINDS: dict[str, Kind] = {
     "real": Kind(_reals, _point_reals),
     "logits": Kind(_logits, _point_reals),
+    "negative": Kind(_negative, _point_negative),
+    "nonnegative": Kind(_nonnegative, _point_nonnegative),
     "probability": Kind(_probabilities, _point_probabilities),
     "one_hot": Kind(_one_hot, _point_one_hot),
     "simplex": Kind(_simplex, _point_simplex),

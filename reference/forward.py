@@ -51,3 +51,19 @@ def cross_entropy(y_hat, y):
 def linear(W, X, b):
     r"""$Y = WX + b$."""
     return W @ X + b
+
+
+def softsign(x):
+    r"""$x / (1 + |x|)$."""
+    return x / (1.0 + jnp.abs(x))
+
+
+def softsign_one_sided(x, *, side: int):
+    r"""$x / (1 + s x)$ with $s = \operatorname{sign} x$, and $s = $ ``side`` at $x = 0$.
+
+    Equal to softsign everywhere; its autodiff at an exact 0 inside a computation is the
+    left-sided (``side=-1``) or right-sided (``side=+1``) derivative, whatever JAX's own
+    convention for ``abs`` at 0. ``s`` is piecewise constant, so it carries no derivative.
+    """
+    s = jnp.where(x > 0, 1.0, -1.0) if side < 0 else jnp.where(x >= 0, 1.0, -1.0)
+    return x / (1.0 + s * x)
