@@ -21,7 +21,7 @@ import numpy as np
 from derivcheck._bounds import evaluate_with_bound
 from derivcheck.tolerance import kink_offset, tolerance_for
 
-__all__ = ["ClaimError", "PointMetrics", "batched_checker", "explain_point", "output_names"]
+__all__ = ["Checker", "ClaimError", "PointMetrics", "batched_checker", "explain_point", "output_names"]
 
 
 class ClaimError(ValueError):
@@ -60,16 +60,6 @@ def _one_sided_inputs(args, kinks: tuple[tuple[float, ...], ...]):
         below.append(jnp.where(on_kink, x - step, x))
         above.append(jnp.where(on_kink, x + step, x))
     return below, above
-
-
-def _comparison(cf, cf_bound, ref_lo, ref_hi, ref_bound, dtype: str):
-    """Per-element distance of cf from the reference interval, and its tolerance."""
-    table = tolerance_for(dtype)
-    cf = cf.astype(jnp.float64)
-    lower, upper = jnp.minimum(ref_lo, ref_hi), jnp.maximum(ref_lo, ref_hi)
-    distance = jnp.maximum(jnp.maximum(lower - cf, cf - upper), 0.0)
-    tol = table.safety * (cf_bound + ref_bound) + table.underflow_floor
-    return cf, lower, upper, distance, tol
 
 
 def validate_outputs(claim_id: str, closed_form, reference, args, dtype: str) -> None:
@@ -114,27 +104,6 @@ def output_names(tree) -> list[str]:
     return names
 
 
-def _elementwise(closed_form, reference, reference_right, kinks, dtype: str, args):
-    """Per-element comparison at one point, every output leaf flattened and concatenated.
-
-    The reference is evaluated just below every kink argument (left-sided) and just above
-    (right-sided, with ``reference_right`` where given). Returns the closed form (widened),
-    the reference interval, the distance to it and the tolerance, each a float64 vector.
-    """
-    cf, cf_bound = evaluate_with_bound(closed_form, *args)
-    wide = [a.astype(jnp.float64) for a in args]
-    below, above = _one_sided_inputs(wide, kinks)
-    ref_lo, bound_lo = evaluate_with_bound(reference, *below)
-    if any(kinks) or reference_right is not None:
-        ref_hi, bound_hi = evaluate_with_bound(reference_right or reference, *above)
-    else:
-        ref_hi, bound_hi = ref_lo, bound_lo
-    return _comparison(
-        _flat(cf), _flat(cf_bound), _flat(ref_lo), _flat(ref_hi),
-        jnp.maximum(_flat(bound_lo), _flat(bound_hi)), dtype,
-    )
-
-
 def _compiler_options(platform: str) -> dict[str, Any] | None:
     """XLA options for the checkers: on the CPU, the lowest optimization level.
 
@@ -148,19 +117,66 @@ def _compiler_options(platform: str) -> dict[str, Any] | None:
     return {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
-@functools.lru_cache(maxsize=512)
-def batched_checker(
-    closed_form: Callable[..., Any],
-    reference: Callable[..., Any],
-    reference_right: Callable[..., Any] | None,
-    kinks: tuple[tuple[float, ...], ...],
-    dtype: str,
-    platform: str = "cpu",
-) -> Callable[..., dict[str, jax.Array]]:
-    """A jitted function from a batch of inputs (leading axis) to per-point metrics."""
+def _batched(fn: Callable[..., Any], platform: str) -> Callable[..., Any]:
+    return jax.jit(jax.vmap(fn), compiler_options=_compiler_options(platform))
 
-    def one_point(*args):
-        cf, lower, upper, distance, tol = _elementwise(closed_form, reference, reference_right, kinks, dtype, args)
+
+# The checker runs in three compiled stages, each cached on its own, so that a claim whose
+# closed form changes (a user's replacement, a planted fault) recompiles only its closed
+# form, and claims that share a reference share its compilation. Intermediate results stay
+# on the device; only the per-point metrics are transferred.
+
+
+@functools.lru_cache(maxsize=512)
+def _closed_form_stage(closed_form: Callable[..., Any], platform: str):
+    """Batch of inputs in the checked dtype -> closed form and its error bound (flat, f64)."""
+
+    def side(*args):
+        cf, bound = evaluate_with_bound(closed_form, *args)
+        return _flat(cf).astype(jnp.float64), _flat(bound)
+
+    return _batched(side, platform)
+
+
+@functools.lru_cache(maxsize=512)
+def _reference_stage(reference, reference_right, kinks, dtype: str, platform: str):
+    """Batch of inputs -> the float64 reference interval, its bound, and autodiff in ``dtype``.
+
+    The reference is evaluated just below every kink argument (left-sided) and just above
+    (right-sided, with ``reference_right`` where given).
+    """
+
+    def side(*args):
+        wide = [a.astype(jnp.float64) for a in args]
+        below, above = _one_sided_inputs(wide, kinks)
+        ref_lo, bound_lo = evaluate_with_bound(reference, *below)
+        if any(kinks) or reference_right is not None:
+            ref_hi, bound_hi = evaluate_with_bound(reference_right or reference, *above)
+        else:
+            ref_hi, bound_hi = ref_lo, bound_lo
+        lo, hi = _flat(ref_lo), _flat(ref_hi)
+        lower, upper = jnp.minimum(lo, hi), jnp.maximum(lo, hi)
+        # How far autodiff itself lands in the checked dtype: a diagnostic, not a tolerance.
+        in_dtype = _flat(reference(*args)).astype(jnp.float64) if dtype != "float64" else 0.5 * (lower + upper)
+        return lower, upper, jnp.maximum(_flat(bound_lo), _flat(bound_hi)), in_dtype
+
+    return _batched(side, platform)
+
+
+def _distance_and_tolerance(cf, cf_bound, lower, upper, ref_bound, dtype: str):
+    """Per-element distance of cf from the reference interval, and its tolerance."""
+    table = tolerance_for(dtype)
+    distance = jnp.maximum(jnp.maximum(lower - cf, cf - upper), 0.0)
+    tol = table.safety * (cf_bound + ref_bound) + table.underflow_floor
+    return distance, tol
+
+
+@functools.lru_cache(maxsize=16)
+def _metrics_stage(dtype: str, platform: str):
+    """Per-point metrics from the two sides: the only arrays that leave the device."""
+
+    def metrics(cf, cf_bound, lower, upper, ref_bound, in_dtype):
+        distance, tol = _distance_and_tolerance(cf, cf_bound, lower, upper, ref_bound, dtype)
         ref_finite = jnp.isfinite(lower) & jnp.isfinite(upper)
         decided = ref_finite & jnp.isfinite(tol)
         cf_finite = jnp.isfinite(cf)
@@ -168,8 +184,9 @@ def batched_checker(
         bad = decided & (~cf_finite | (distance > tol))
         magnitude = jnp.maximum(jnp.abs(lower), jnp.abs(upper))
         relative = distance / jnp.where(magnitude > 0, magnitude, 1.0)
+        gap = jnp.where(compared & jnp.isfinite(in_dtype), jnp.abs(in_dtype - 0.5 * (lower + upper)), 0.0)
         zero = jnp.zeros((), jnp.float64)
-        metrics = {
+        return {
             "failed": jnp.any(bad),
             "undecided": jnp.any(~decided) & ~jnp.any(bad),
             "cf_nonfinite": jnp.any(~cf_finite),
@@ -177,25 +194,47 @@ def batched_checker(
             "abs_error": jnp.max(jnp.where(compared, distance, 0.0), initial=zero),
             "rel_error": jnp.max(jnp.where(compared & (magnitude > 0), relative, 0.0), initial=zero),
             "ratio": jnp.max(jnp.where(compared, distance / tol, 0.0), initial=zero),
+            "autodiff_error": jnp.max(gap, initial=zero),
         }
-        if dtype != "float64":
-            ref_d = _flat(reference(*args)).astype(jnp.float64)
-            ref_64 = 0.5 * (lower + upper)
-            gap = jnp.where(compared & jnp.isfinite(ref_d), jnp.abs(ref_d - ref_64), 0.0)
-            metrics["autodiff_error"] = jnp.max(gap, initial=zero)
-        else:
-            metrics["autodiff_error"] = zero
-        return metrics
 
-    return jax.jit(jax.vmap(one_point), compiler_options=_compiler_options(platform))
+    return _batched(metrics, platform)
 
 
-@functools.lru_cache(maxsize=512)
-def _pointwise(closed_form, reference, reference_right, kinks, dtype: str, platform: str):
-    return jax.jit(
-        lambda *args: _elementwise(closed_form, reference, reference_right, kinks, dtype, args),
-        compiler_options=_compiler_options(platform),
-    )
+@functools.lru_cache(maxsize=16)
+def _elements_stage(dtype: str, platform: str):
+    return _batched(functools.partial(_distance_and_tolerance, dtype=dtype), platform)
+
+
+@dataclasses.dataclass(frozen=True)
+class Checker:
+    """The staged checker of one claim in one dtype on one platform."""
+
+    closed_form: Callable[..., Any]
+    reference: Callable[..., Any]
+    reference_right: Callable[..., Any] | None
+    kinks: tuple[tuple[float, ...], ...]
+    dtype: str
+    platform: str
+
+    def sides(self, *arrays):
+        cf = _closed_form_stage(self.closed_form, self.platform)(*arrays)
+        ref = _reference_stage(self.reference, self.reference_right, self.kinks, self.dtype, self.platform)(*arrays)
+        return cf, ref
+
+    def __call__(self, *arrays) -> dict[str, jax.Array]:
+        (cf, cf_bound), (lower, upper, ref_bound, in_dtype) = self.sides(*arrays)
+        return _metrics_stage(self.dtype, self.platform)(cf, cf_bound, lower, upper, ref_bound, in_dtype)
+
+    def elements(self, *arrays):
+        """Per-element closed form, reference interval, distance and tolerance (float64)."""
+        (cf, cf_bound), (lower, upper, ref_bound, _) = self.sides(*arrays)
+        distance, tol = _elements_stage(self.dtype, self.platform)(cf, cf_bound, lower, upper, ref_bound)
+        return cf, lower, upper, distance, tol
+
+
+def batched_checker(closed_form, reference, reference_right, kinks, dtype: str, platform: str = "cpu") -> Checker:
+    """The checker from a batch of inputs (leading axis) to per-point metrics."""
+    return Checker(closed_form, reference, reference_right, kinks, dtype, platform)
 
 
 def run_batch(checker, arrays, device) -> PointMetrics:
@@ -205,12 +244,13 @@ def run_batch(checker, arrays, device) -> PointMetrics:
     return PointMetrics(**{k: np.asarray(v) for k, v in out.items()})
 
 
-def explain_point(closed_form, reference, reference_right, kinks, dtype: str, args, device) -> dict[str, Any]:
-    """Where one point fails worst: which output, which element, the values and tolerance."""
-    args = jax.device_put([np.asarray(a, dtype) for a in args], device)
-    pointwise = _pointwise(closed_form, reference, reference_right, kinks, dtype, device.platform)
-    cf, lower, upper, distance, tol = (np.asarray(v) for v in pointwise(*args))
-    out_shape = jax.eval_shape(closed_form, *args)
+def explain_point(checker: Checker, point, batch: int, device, out_shape) -> dict[str, Any]:
+    """Where one point fails worst: which output, which element, the values and tolerance.
+
+    The point is tiled to the bulk batch size, so the compiled stages are reused as they are.
+    """
+    arrays = jax.device_put(tuple(np.broadcast_to(a, (batch, *np.shape(a))).copy() for a in point), device)
+    cf, lower, upper, distance, tol = (np.asarray(v)[0] for v in checker.elements(*arrays))
     names, shapes = output_names(out_shape), [leaf.shape for leaf in jax.tree_util.tree_leaves(out_shape)]
     finite = np.isfinite(cf) & np.isfinite(lower) & np.isfinite(upper)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

@@ -120,9 +120,8 @@ def _counterexample(claim, domain, dtype, prof, seed, device, checker, found, sh
         bucket, point, shrunk = _shrink(domain, np_dtype, prof, seed, device, checker, found)
     else:
         (bucket, point), shrunk = found, False
-    detail = explain_point(
-        claim.closed_form, claim.reference, claim.reference_right, _kinks(domain), dtype, point, device
-    )
+    out_shape = jax.eval_shape(claim.closed_form, *(jax.ShapeDtypeStruct(np.shape(a), np_dtype) for a in point))
+    detail = explain_point(checker, point, prof.points, device, out_shape)
     return {
         "inputs": {a.name: np.asarray(x, np.float64).tolist() for a, x in zip(domain.args, point)},
         "dims": domain.buckets[bucket],
