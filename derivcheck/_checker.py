@@ -178,10 +178,13 @@ def _metrics_stage(dtype: str, platform: str):
     def metrics(cf, cf_bound, lower, upper, ref_bound, in_dtype):
         distance, tol = _distance_and_tolerance(cf, cf_bound, lower, upper, ref_bound, dtype)
         ref_finite = jnp.isfinite(lower) & jnp.isfinite(upper)
-        decided = ref_finite & jnp.isfinite(tol)
+        # Judged wherever the truth is known; a non-finite closed form there is a failure.
+        judged = ref_finite & jnp.isfinite(ref_bound)
         cf_finite = jnp.isfinite(cf)
-        compared = decided & cf_finite
-        bad = decided & (~cf_finite | (distance > tol))
+        bad = judged & (~cf_finite | (distance > tol))
+        # A finite closed form whose own bound overflowed cannot be compared either.
+        compared = judged & cf_finite & jnp.isfinite(tol)
+        decided = compared | bad
         magnitude = jnp.maximum(jnp.abs(lower), jnp.abs(upper))
         relative = distance / jnp.where(magnitude > 0, magnitude, 1.0)
         gap = jnp.where(compared & jnp.isfinite(in_dtype), jnp.abs(in_dtype - 0.5 * (lower + upper)), 0.0)

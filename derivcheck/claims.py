@@ -37,6 +37,8 @@ class Arg:
       bound: the largest magnitude drawn.
       kinks: values at which the claim's function is not differentiable in this argument,
         elementwise; they are always among the inputs (DESIGN.md principle 5).
+      column: drawn over ``shape`` (targets normalised along its last dimension) and passed
+        with a trailing axis of size 1, for documents whose vectors are columns.
     """
 
     name: str
@@ -44,6 +46,7 @@ class Arg:
     kind: str = "real"
     bound: float = 100.0
     kinks: tuple[float, ...] = ()
+    column: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +69,13 @@ class Domain:
             raise ValueError("every dimension needs one size per shape bucket")
         return tuple({name: sizes[k] for name, sizes in self.dims} for k in range(count))
 
-    def shape_of(self, arg: Arg, dims: dict[str, int]) -> tuple[int, ...]:
+    def drawn_shape_of(self, arg: Arg, dims: dict[str, int]) -> tuple[int, ...]:
+        """The shape values are drawn in (without a column's trailing axis)."""
         return tuple(dims[d] if isinstance(d, str) else d for d in arg.shape)
+
+    def shape_of(self, arg: Arg, dims: dict[str, int]) -> tuple[int, ...]:
+        """The shape the closed form and the reference receive."""
+        return self.drawn_shape_of(arg, dims) + ((1,) if arg.column else ())
 
     def with_kind(self, name: str, kind: str) -> Domain:
         """This domain with argument ``name`` drawn from another kind."""

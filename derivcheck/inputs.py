@@ -231,9 +231,10 @@ def draw_batch(
     arrays = []
     for arg in domain.args:
         kind = _kind_of(arg)
-        shape = (points, *domain.shape_of(arg, dims))
+        shape = (points, *domain.drawn_shape_of(arg, dims))
         x = kind.batch(rng, shape, plan.regime, arg.bound)
         x = _inject_kinks(rng, x, arg.kinks)
+        x = x[..., None] if arg.column else x
         arrays.append(_no_subnormals(x, dtype))
     return tuple(arrays)
 
@@ -242,9 +243,11 @@ def point_strategy(domain: Domain, *, dtype, bucket: int) -> st.SearchStrategy[t
     """Single points of one shape bucket, element by element, for Hypothesis to shrink."""
     width = np.finfo(dtype).bits
     dims = domain.buckets[bucket]
-    return st.tuples(*(
-        _kind_of(arg).point(domain.shape_of(arg, dims), arg.bound, width, arg.kinks) for arg in domain.args
-    ))
+    def one(arg: Arg):
+        drawn = _kind_of(arg).point(domain.drawn_shape_of(arg, dims), arg.bound, width, arg.kinks)
+        return drawn.map(lambda x: x[..., None]) if arg.column else drawn
+
+    return st.tuples(*(one(arg) for arg in domain.args))
 
 
 def buckets_by_size(domain: Domain) -> list[int]:

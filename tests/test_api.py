@@ -76,3 +76,18 @@ def test_result_records_where_it_ran():
     result = derivcheck.verify(RELU, dtype="float64", examples=0)
     assert result.device.startswith("cpu") and result.jax_version
     assert result.to_json()["passed"] is True
+
+
+def test_overflowing_closed_form_fails_rather_than_going_undecided():
+    # Exact wherever it is finite; in float32, exp(-x) overflows for x < -88 and 0 * inf is
+    # NaN, with an unbounded error bound. The reference is finite there: a failure, never
+    # an undecided point (which would let the claim pass).
+    def nan_on_overflow(x):
+        s = 1 / (1 + jnp.exp(-x))
+        return s * (1 - s) + 0.0 * jnp.exp(-x)
+
+    result = derivcheck.verify(dataclasses.replace(SIGMOID, closed_form=nan_on_overflow), dtype="float32")
+    assert result.verdict == derivcheck.Verdict.FAILED
+    assert result.undecided == 0
+    ce = result.counterexample
+    assert ce["closed_form"] != ce["closed_form"] and ce["inputs"]["x"][0] < -88  # NaN
