@@ -119,16 +119,19 @@ def _elementwise(eqn, invals, inerrs, units: float | None = None):
         return [out], [None]
     units = ROUNDING_UNITS[prim.name] if units is None else units
     err = _rounding(out, units)
-    for k, (value, error) in enumerate(zip(invals, inerrs)):
+    # Derivative coefficients in float64, like the bounds: in float32, -b/a**2 for b/a
+    # overflows once a**2 underflows, while the error it scales stays finite.
+    wide = [v.astype(BOUND_DTYPE) if _is_float(v) else v for v in invals]
+    for k, error in enumerate(inerrs):
         if error is None:
             continue
 
         def along_k(a, k=k):
-            args = list(invals)
+            args = list(wide)
             args[k] = a
             return prim.bind(*args, **params)
 
-        _, coefficient = jax.jvp(along_k, (value,), (jnp.ones_like(value),))
+        _, coefficient = jax.jvp(along_k, (wide[k],), (jnp.ones_like(wide[k]),))
         err = err + _scaled(coefficient, error)
     return [out], [err]
 

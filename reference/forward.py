@@ -67,3 +67,10 @@ def softsign_one_sided(x, *, side: int):
     """
     s = jnp.where(x > 0, 1.0, -1.0) if side < 0 else jnp.where(x >= 0, 1.0, -1.0)
     return x / (1.0 + s * x)
+
+
+def relu_one_sided(x, *, side: int):
+    r"""$\max(x, 0)$ whose autodiff at an exact 0 is the left (``side=-1``: 0) or right
+    (``side=+1``: 1) derivative, whatever JAX's convention for ``maximum`` at a tie."""
+    active = x > 0 if side < 0 else x >= 0
+    return jnp.where(active, x, 0.0)
