@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import fnmatch
 
-from derivcheck.catalog import challa2022, dey, sharma2024, vijay2019
+from derivcheck.catalog import challa2022, dey, mnist_notes, sharma2024, vijay2019
 from derivcheck.claims import Claim, Document
 from derivcheck.errors import InvalidArgument
 
 __all__ = ["DOCUMENTS", "catalog", "select"]
 
-_MODULES = (sharma2024, challa2022, vijay2019, dey)
+_MODULES = (sharma2024, challa2022, vijay2019, mnist_notes, dey)
 
 #: Every bundled document, by key.
 DOCUMENTS: dict[str, Document] = {m.DOCUMENT.key: m.DOCUMENT for m in _MODULES}
