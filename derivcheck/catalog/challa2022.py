@@ -267,7 +267,8 @@ CLAIMS: tuple[Claim, ...] = (
         domain=_EXTREME,
         expected="erratum",
         reason="Softmax is unchanged by a shift of its input, not by a scaling: scaled logits give "
-        "another softmax and wrong gradients; and logits at the limit still overflow the sum.",
+        "another softmax and wrong gradients; and a logit at the limit leaves no headroom (the sum "
+        "of exps can overflow, and 1/sum is subnormal, flushed to zero under XLA).",
         note="'Scaling' is read as multiplying by a factor; the stated limits 709 and 88 are "
         "ln of the largest double and float (709.78, 88.72), which a test checks.",
     ),
