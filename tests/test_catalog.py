@@ -16,9 +16,7 @@ MIN_POINTS = 1000
 
 
 @pytest.mark.parametrize("dtype", SUPPORTED_DTYPES)
-@pytest.mark.parametrize(
-    "claim", [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.id)) for c in CLAIMS]
-)
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
 def test_claim_has_its_expected_verdict(claim, dtype, profile):
     result = derivcheck.verify(claim, dtype=dtype, profile=profile)
     assert result.verdict == EXPECTED_VERDICT[claim.expected], (result.detail, result.counterexample)

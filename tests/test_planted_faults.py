@@ -47,7 +47,7 @@ def _has_droppable_transpose(claim: derivcheck.Claim) -> bool:
 
 
 CASES = [
-    pytest.param(claim, name, id=f"{claim.id}-{name.replace(' ', '_')}", marks=pytest.mark.xdist_group(claim.id))
+    pytest.param(claim, name, id=f"{claim.id}-{name.replace(' ', '_')}")
     for claim in CLAIMS
     for name in MUTANTS
     if name != "dropped transpose" or _has_droppable_transpose(claim)

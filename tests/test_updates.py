@@ -4,6 +4,8 @@ Every update claim is also checked against the autodiff step in the catalog; her
 property the rules exist for: with a small enough step, the loss goes down.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,6 +23,7 @@ import reference.mnist_notes as notes_truth
 
 REAL = st.floats(-3, 3, allow_subnormal=False)
 EPS = float(np.finfo(np.float64).eps)
+_jit = functools.cache(jax.jit)  # one compilation per rule and shape, not one eager run per op
 
 
 def _not_above(after: float, before: float) -> bool:
@@ -40,15 +43,15 @@ def _dey(draw):
     a0, W1, b1, W2, b2 = (_array(draw, s) for s in ((3, 1), (4, 3), (4, 1), (2, 4), (2, 1)))
     y = _one_hot(draw, 2)[:, None]
     params = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
-    return params, lambda eta: dey.gradient_descent_step(a0, W1, b1, W2, b2, y, eta), \
-        lambda p: float(dey_truth._network_cost(p, a0, y))
+    return params, lambda eta: _jit(dey.gradient_descent_step)(a0, W1, b1, W2, b2, y, eta), \
+        lambda p: float(_jit(dey_truth._network_cost)(p, a0, y))
 
 
 def _challa(draw):
     x1, W2, b2, W3, b3, W4, b4 = (_array(draw, s) for s in ((3,), (3, 4), (4,), (4, 3), (3,), (3, 2), (2,)))
     y_hat = _one_hot(draw, 2)
     params = {"W2": W2, "b2": b2, "W3": W3, "b3": b3, "W4": W4, "b4": b4}
-    return params, lambda eta: challa.update_step(x1, W2, b2, W3, b3, W4, b4, y_hat, eta), \
+    return params, lambda eta: _jit(challa.update_step)(x1, W2, b2, W3, b3, W4, b4, y_hat, eta), \
         lambda p: float(challa_truth._network_loss(p, x1, y_hat, side=-1))
 
 
@@ -61,7 +64,7 @@ def _notes_batch(draw):
     def total(p):
         return float(jnp.sum(jax.vmap(notes_truth._loss, in_axes=(None, 0, 0))(p, X, Y)))
 
-    return params, lambda alpha: notes.batch_gradient_descent_step(X, W1, B1, W2, B2, Y, alpha), total
+    return params, lambda alpha: _jit(notes.batch_gradient_descent_step)(X, W1, B1, W2, B2, Y, alpha), total
 
 
 def _notes_single(draw):
@@ -69,8 +72,8 @@ def _notes_single(draw):
     W1, B1, W2, B2 = (_array(draw, s) for s in ((3, 4), (4,), (4, 2), (2,)))
     y = _one_hot(draw, 2)
     params = {"W1": W1, "B1": B1, "W2": W2, "B2": B2}
-    return params, lambda alpha: notes.gradient_descent_step(x, W1, B1, W2, B2, y, alpha), \
-        lambda p: float(notes_truth._loss(p, x, y))
+    return params, lambda alpha: _jit(notes.gradient_descent_step)(x, W1, B1, W2, B2, y, alpha), \
+        lambda p: float(_jit(notes_truth._loss)(p, x, y))
 
 
 RULES = {
@@ -100,9 +103,9 @@ def test_a_small_minibatch_step_lowers_the_mean_cost(data, M):
     before = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
 
     def mean_cost(p):
-        return float(np.mean([dey_truth._network_cost(p, a0, y) for a0, y in zip(A0, Y)]))
+        return float(np.mean([_jit(dey_truth._network_cost)(p, a0, y) for a0, y in zip(A0, Y)]))
 
-    probe = dey.minibatch_step(A0, W1, b1, W2, b2, Y, 1.0)
+    probe = _jit(dey.minibatch_step)(A0, W1, b1, W2, b2, Y, 1.0)
     size = np.sqrt(sum(float(jnp.sum((probe[k] - before[k]) ** 2)) for k in before))
-    after = dey.minibatch_step(A0, W1, b1, W2, b2, Y, 1e-3 / (1.0 + size))
+    after = _jit(dey.minibatch_step)(A0, W1, b1, W2, b2, Y, 1e-3 / (1.0 + size))
     assert _not_above(mean_cost(after), mean_cost(before))
