@@ -9,11 +9,7 @@ $\hat{y}$ the target; $L = -\sum_j \hat{y}_j \log y_j$ (2).
 
 import jax.numpy as jnp
 
-
-def softmax(a):
-    r"""Eq. (4): $y_j = e^{a_j} / \sum_j e^{a_j}$, computed with the maximum subtracted."""
-    e = jnp.exp(a - jnp.max(a, axis=-1, keepdims=True))
-    return e / jnp.sum(e, axis=-1, keepdims=True)
+from derivations._common import softmax  # Eq. (4), over the last axis
 
 
 def _delta(n, dtype):
