@@ -112,6 +112,44 @@ def _zeros_like(x: Any) -> jax.Array:
     return jnp.zeros(jnp.shape(x), BOUND_DTYPE)
 
 
+# |d op / d operand_k| for the common operations, from the float64 operands. The general
+# rule (a jvp per operand) traces the operation again with its tangent and roughly doubles
+# the program XLA has to compile; these are the same derivatives, written out.
+_UNIT_COEFFICIENTS = frozenset({"add", "sub", "add_any", "neg", "abs"})
+_COEFFICIENTS: dict[str, Callable[..., tuple[Any, ...]]] = {
+    "mul": lambda a, b: (b, a),
+    "div": lambda a, b: (1 / b, a / (b * b)),
+    "exp": lambda x: (jnp.exp(x),),
+    "expm1": lambda x: (jnp.exp(x),),
+    "log": lambda x: (1 / x,),
+    "log1p": lambda x: (1 / (1 + x),),
+    "tanh": lambda x: (1 - jnp.tanh(x) ** 2,),
+    "logistic": lambda x: (jax.nn.sigmoid(x) * jax.nn.sigmoid(-x),),
+    "sqrt": lambda x: (0.5 / jnp.sqrt(x),),
+    "square": lambda x: (2 * x,),
+}
+
+
+def _coefficients(eqn, wide) -> list[Any]:
+    """|d op / d operand| per operand, in float64."""
+    prim, params = eqn.primitive, eqn.params
+    if prim.name in _COEFFICIENTS:
+        return list(_COEFFICIENTS[prim.name](*wide))
+    if prim.name == "integer_pow":
+        y = params["y"]
+        return [y * jax.lax.integer_pow(wide[0], y - 1) if y != 1 else jnp.ones_like(wide[0])]
+    coefficients = []
+    for k in range(len(wide)):
+
+        def along_k(a, k=k):
+            args = list(wide)
+            args[k] = a
+            return prim.bind(*args, **params)
+
+        coefficients.append(jax.jvp(along_k, (wide[k],), (jnp.ones_like(wide[k]),))[1])
+    return coefficients
+
+
 def _elementwise(eqn, invals, inerrs, units: float | None = None):
     prim, params = eqn.primitive, eqn.params
     out = prim.bind(*invals, **params)
@@ -119,20 +157,25 @@ def _elementwise(eqn, invals, inerrs, units: float | None = None):
         return [out], [None]
     units = ROUNDING_UNITS[prim.name] if units is None else units
     err = _rounding(out, units)
+    carried = [e for e in inerrs if e is not None]
+    if not carried:
+        return [out], [err]
+    if prim.name in _UNIT_COEFFICIENTS:
+        return [out], [sum(carried, err)]
+    if prim.name in ("max", "min"):
+        # The result is one of the operands (at a tie either): its error is that operand's.
+        a, b = invals
+        pick_a, pick_b = (a >= b, b >= a) if prim.name == "max" else (a <= b, b <= a)
+        for pick, error in ((pick_a, inerrs[0]), (pick_b, inerrs[1])):
+            if error is not None:
+                err = err + jnp.where(pick, error, 0.0)
+        return [out], [err]
     # Derivative coefficients in float64, like the bounds: in float32, -b/a**2 for b/a
     # overflows once a**2 underflows, while the error it scales stays finite.
     wide = [v.astype(BOUND_DTYPE) if _is_float(v) else v for v in invals]
-    for k, error in enumerate(inerrs):
-        if error is None:
-            continue
-
-        def along_k(a, k=k):
-            args = list(wide)
-            args[k] = a
-            return prim.bind(*args, **params)
-
-        _, coefficient = jax.jvp(along_k, (wide[k],), (jnp.ones_like(wide[k]),))
-        err = err + _scaled(coefficient, error)
+    for coefficient, error in zip(_coefficients(eqn, wide), inerrs):
+        if error is not None:
+            err = err + _scaled(coefficient, error)
     return [out], [err]
 
 

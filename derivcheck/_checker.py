@@ -42,11 +42,6 @@ class PointMetrics:
     autodiff_error: np.ndarray  # max |autodiff in dtype - autodiff in float64|
 
 
-def _flat(tree) -> jax.Array:
-    leaves = jax.tree_util.tree_leaves(tree)
-    return jnp.concatenate([jnp.ravel(leaf) for leaf in leaves]) if leaves else jnp.zeros(0)
-
-
 def _one_sided_inputs(args, kinks: tuple[tuple[float, ...], ...]):
     """The float64 inputs stepped just below and just above every kink coordinate."""
     below, above = [], []
@@ -105,62 +100,86 @@ def output_names(tree) -> list[str]:
 
 
 def _compiler_options(platform: str) -> dict[str, Any] | None:
-    """XLA options for the checkers: on the CPU, the lowest optimization level.
+    """XLA options for the checkers on the CPU: compile fast, since compiling is the cost.
 
-    A 128-point batch runs in milliseconds while compiling its checker takes seconds, so on
-    the CPU compile time is the cost that counts: these options halve it (7.6 s to 3.4 s for
-    the largest claim) and slow the run by a few ms. Other backends keep their defaults,
-    which have not been measured here.
+    A 128-point batch runs in about a millisecond while compiling its checker takes a
+    second: on the CPU, compile time is what counts. Measured on the largest claim's
+    reference stage (jax 0.10.2, `derivcheck bench --compile`): XLA's newer CPU fusion
+    emitters take 1.0 s to compile it, the classic emitters 0.35 s, with the same run time
+    and the same values; the lowest LLVM optimization level saves a little more on larger
+    programs. Other backends keep their defaults, which have not been measured here.
     """
     if platform != "cpu":
         return None
-    return {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+    return dict(CPU_COMPILER_OPTIONS)
 
 
-def _batched(fn: Callable[..., Any], platform: str) -> Callable[..., Any]:
-    return jax.jit(jax.vmap(fn), compiler_options=_compiler_options(platform))
+#: The CPU compiler options of every checker (see :func:`_compiler_options`).
+CPU_COMPILER_OPTIONS = {
+    "xla_cpu_use_fusion_emitters": False,
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+}
 
 
-# The checker runs in three compiled stages, each cached on its own, so that a claim whose
-# closed form changes (a user's replacement, a planted fault) recompiles only its closed
-# form, and claims that share a reference share its compilation. Intermediate results stay
-# on the device; only the per-point metrics are transferred.
+def _compiled(fn: Callable[..., Any], platform: str) -> Callable[..., Any]:
+    return jax.jit(fn, compiler_options=_compiler_options(platform))
+
+
+def _rows(tree) -> jax.Array:
+    """A batched pytree as one float64 row per point (leaves flattened and concatenated)."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.concatenate([jnp.reshape(leaf, (leaf.shape[0], -1)).astype(jnp.float64) for leaf in leaves], axis=1)
+
+
+# The checker runs in compiled stages, each cached on its own: a claim whose closed form
+# changes (a user's replacement, a planted fault) recompiles only its closed form; claims
+# that share a reference share its compilation, and so do the float32 and float64 runs of
+# one claim, since the reference always runs in float64. Each stage takes the whole batch:
+# the error-bound interpreter walks the jaxpr of the vmapped function, which traces and
+# lowers faster than vmapping the interpreter. Intermediate results stay on the device;
+# only the per-point metrics are transferred.
 
 
 @functools.lru_cache(maxsize=512)
 def _closed_form_stage(closed_form: Callable[..., Any], platform: str):
-    """Batch of inputs in the checked dtype -> closed form and its error bound (flat, f64)."""
+    """Batch of inputs in the checked dtype -> closed form and its error bound (rows, f64)."""
 
-    def side(*args):
-        cf, bound = evaluate_with_bound(closed_form, *args)
-        return _flat(cf).astype(jnp.float64), _flat(bound)
+    def stage(*batch):
+        cf, bound = evaluate_with_bound(jax.vmap(closed_form), *batch)
+        return _rows(cf), _rows(bound)
 
-    return _batched(side, platform)
+    return _compiled(stage, platform)
 
 
 @functools.lru_cache(maxsize=512)
-def _reference_stage(reference, reference_right, kinks, dtype: str, platform: str):
-    """Batch of inputs -> the float64 reference interval, its bound, and autodiff in ``dtype``.
+def _reference_stage(reference, reference_right, kinks, platform: str):
+    """Batch of float64 inputs -> the reference interval and its bound.
 
     The reference is evaluated just below every kink argument (left-sided) and just above
     (right-sided, with ``reference_right`` where given).
     """
 
-    def side(*args):
-        wide = [a.astype(jnp.float64) for a in args]
-        below, above = _one_sided_inputs(wide, kinks)
-        ref_lo, bound_lo = evaluate_with_bound(reference, *below)
+    def stage(*batch):
+        below, above = _one_sided_inputs(batch, kinks)
+        ref_lo, bound_lo = evaluate_with_bound(jax.vmap(reference), *below)
         if any(kinks) or reference_right is not None:
-            ref_hi, bound_hi = evaluate_with_bound(reference_right or reference, *above)
+            ref_hi, bound_hi = evaluate_with_bound(jax.vmap(reference_right or reference), *above)
         else:
             ref_hi, bound_hi = ref_lo, bound_lo
-        lo, hi = _flat(ref_lo), _flat(ref_hi)
-        lower, upper = jnp.minimum(lo, hi), jnp.maximum(lo, hi)
-        # How far autodiff itself lands in the checked dtype: a diagnostic, not a tolerance.
-        in_dtype = _flat(reference(*args)).astype(jnp.float64) if dtype != "float64" else 0.5 * (lower + upper)
-        return lower, upper, jnp.maximum(_flat(bound_lo), _flat(bound_hi)), in_dtype
+        lo, hi = _rows(ref_lo), _rows(ref_hi)
+        return jnp.minimum(lo, hi), jnp.maximum(lo, hi), jnp.maximum(_rows(bound_lo), _rows(bound_hi))
 
-    return _batched(side, platform)
+    return _compiled(stage, platform)
+
+
+@functools.lru_cache(maxsize=512)
+def _autodiff_stage(reference, platform: str):
+    """The reference evaluated in the checked dtype: how far autodiff itself lands there.
+
+    A diagnostic reported beside the error, never part of the tolerance.
+    """
+    return _compiled(lambda *batch: _rows(jax.vmap(reference)(*batch)), platform)
 
 
 def _distance_and_tolerance(cf, cf_bound, lower, upper, ref_bound, dtype: str):
@@ -187,30 +206,41 @@ def _metrics_stage(dtype: str, platform: str):
         decided = compared | bad
         magnitude = jnp.maximum(jnp.abs(lower), jnp.abs(upper))
         relative = distance / jnp.where(magnitude > 0, magnitude, 1.0)
-        gap = jnp.where(compared & jnp.isfinite(in_dtype), jnp.abs(in_dtype - 0.5 * (lower + upper)), 0.0)
+        if in_dtype is None:  # float64: autodiff in the checked dtype is the reference itself
+            gap = jnp.zeros_like(cf)
+        else:
+            gap = jnp.where(compared & jnp.isfinite(in_dtype), jnp.abs(in_dtype - 0.5 * (lower + upper)), 0.0)
         zero = jnp.zeros((), jnp.float64)
+
+        def worst(x):
+            return jnp.max(x, axis=1, initial=zero)
+
         return {
-            "failed": jnp.any(bad),
-            "undecided": jnp.any(~decided) & ~jnp.any(bad),
-            "cf_nonfinite": jnp.any(~cf_finite),
-            "ref_nonfinite": jnp.any(~ref_finite),
-            "abs_error": jnp.max(jnp.where(compared, distance, 0.0), initial=zero),
-            "rel_error": jnp.max(jnp.where(compared & (magnitude > 0), relative, 0.0), initial=zero),
-            "ratio": jnp.max(jnp.where(compared, distance / tol, 0.0), initial=zero),
-            "autodiff_error": jnp.max(gap, initial=zero),
+            "failed": jnp.any(bad, axis=1),
+            "undecided": jnp.any(~decided, axis=1) & ~jnp.any(bad, axis=1),
+            "cf_nonfinite": jnp.any(~cf_finite, axis=1),
+            "ref_nonfinite": jnp.any(~ref_finite, axis=1),
+            "abs_error": worst(jnp.where(compared, distance, 0.0)),
+            "rel_error": worst(jnp.where(compared & (magnitude > 0), relative, 0.0)),
+            "ratio": worst(jnp.where(compared, distance / tol, 0.0)),
+            "autodiff_error": worst(gap),
         }
 
-    return _batched(metrics, platform)
+    return _compiled(metrics, platform)
 
 
 @functools.lru_cache(maxsize=16)
 def _elements_stage(dtype: str, platform: str):
-    return _batched(functools.partial(_distance_and_tolerance, dtype=dtype), platform)
+    return _compiled(functools.partial(_distance_and_tolerance, dtype=dtype), platform)
 
 
 @dataclasses.dataclass(frozen=True)
 class Checker:
-    """The staged checker of one claim in one dtype on one platform."""
+    """The staged checker of one claim in one dtype on one platform.
+
+    Called with a batch of host arrays (leading axis: points) and a device; the batch is
+    transferred once in the checked dtype and once widened to float64 for the reference.
+    """
 
     closed_form: Callable[..., Any]
     reference: Callable[..., Any]
@@ -219,18 +249,21 @@ class Checker:
     dtype: str
     platform: str
 
-    def sides(self, *arrays):
-        cf = _closed_form_stage(self.closed_form, self.platform)(*arrays)
-        ref = _reference_stage(self.reference, self.reference_right, self.kinks, self.dtype, self.platform)(*arrays)
-        return cf, ref
+    def sides(self, arrays, device):
+        narrow = jax.device_put(tuple(arrays), device)
+        wide = jax.device_put(tuple(np.asarray(a, np.float64) for a in arrays), device)
+        cf = _closed_form_stage(self.closed_form, self.platform)(*narrow)
+        ref = _reference_stage(self.reference, self.reference_right, self.kinks, self.platform)(*wide)
+        in_dtype = None if self.dtype == "float64" else _autodiff_stage(self.reference, self.platform)(*narrow)
+        return cf, ref, in_dtype
 
-    def __call__(self, *arrays) -> dict[str, jax.Array]:
-        (cf, cf_bound), (lower, upper, ref_bound, in_dtype) = self.sides(*arrays)
+    def __call__(self, arrays, device) -> dict[str, jax.Array]:
+        (cf, cf_bound), (lower, upper, ref_bound), in_dtype = self.sides(arrays, device)
         return _metrics_stage(self.dtype, self.platform)(cf, cf_bound, lower, upper, ref_bound, in_dtype)
 
-    def elements(self, *arrays):
+    def elements(self, arrays, device):
         """Per-element closed form, reference interval, distance and tolerance (float64)."""
-        (cf, cf_bound), (lower, upper, ref_bound, _) = self.sides(*arrays)
+        (cf, cf_bound), (lower, upper, ref_bound), _ = self.sides(arrays, device)
         distance, tol = _elements_stage(self.dtype, self.platform)(cf, cf_bound, lower, upper, ref_bound)
         return cf, lower, upper, distance, tol
 
@@ -241,9 +274,8 @@ def batched_checker(closed_form, reference, reference_right, kinks, dtype: str, 
 
 
 def run_batch(checker, arrays, device) -> PointMetrics:
-    """Run one batch on ``device``: one transfer in, one transfer back."""
-    on_device = jax.device_put(arrays, device)
-    out = jax.device_get(checker(*on_device))
+    """Run one batch of host arrays on ``device``; one small transfer back."""
+    out = jax.device_get(checker(arrays, device))
     return PointMetrics(**{k: np.asarray(v) for k, v in out.items()})
 
 
@@ -252,8 +284,8 @@ def explain_point(checker: Checker, point, batch: int, device, out_shape) -> dic
 
     The point is tiled to the bulk batch size, so the compiled stages are reused as they are.
     """
-    arrays = jax.device_put(tuple(np.broadcast_to(a, (batch, *np.shape(a))).copy() for a in point), device)
-    cf, lower, upper, distance, tol = (np.asarray(v)[0] for v in checker.elements(*arrays))
+    arrays = tuple(np.broadcast_to(a, (batch, *np.shape(a))).copy() for a in point)
+    cf, lower, upper, distance, tol = (np.asarray(v)[0] for v in checker.elements(arrays, device))
     names, shapes = output_names(out_shape), [leaf.shape for leaf in jax.tree_util.tree_leaves(out_shape)]
     finite = np.isfinite(cf) & np.isfinite(lower) & np.isfinite(upper)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

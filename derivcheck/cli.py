@@ -38,6 +38,13 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number >= 1, got 0")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="derivcheck", description="Verify hand-derived gradients against JAX autodiff.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -54,6 +61,8 @@ def _build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--seed", type=_non_negative, default=0)
     verify.add_argument("--profile", choices=("ci", "dev", "thorough"), default="ci")
     verify.add_argument("--device", choices=("cpu", "gpu", "tpu"), help="default: JAX's default device")
+    verify.add_argument("--jobs", type=_positive, metavar="N",
+                        help="worker processes (default: one per core on the CPU, 1 on an accelerator)")
     verify.add_argument("--format", choices=("table", "json"), default="table")
     verify.add_argument("--junit", metavar="PATH", help="also write JUnit XML here")
     return parser
@@ -101,7 +110,8 @@ def _cmd_list(args) -> int:
 def _cmd_verify(args) -> int:
     from derivcheck._checker import ClaimError
     from derivcheck._output import results_json, results_table, write_junit
-    from derivcheck._verify import resolve_device, verify
+    from derivcheck._runner import default_jobs, verify_claims
+    from derivcheck._verify import resolve_device
     from derivcheck.catalog import select
     from derivcheck.results import environment
 
@@ -111,21 +121,24 @@ def _cmd_verify(args) -> int:
     device = resolve_device(args.device)
     dtypes = ("float32", "float64") if args.dtype == "all" else (args.dtype,)
     progress = _Progress(len(claims) * len(dtypes))
-    results = []
+    jobs = args.jobs or default_jobs(device.platform)
     start = time.perf_counter()
-    for claim in claims:
-        for dtype in dtypes:
-            label = f"{claim.id} [{dtype}]"
-            progress.start(label)
-            try:
-                result = verify(claim, dtype=dtype, examples=args.examples, seed=args.seed,
-                                profile=args.profile, device=device)
-            except ClaimError as exc:
-                raise UsageError(str(exc)) from None
-            progress.finish(label, result.verdict, result.elapsed_s)
-            results.append(result)
+
+    def started(claim) -> None:
+        progress.start(claim.id)
+
+    def done(claim, results) -> None:
+        for result in results:
+            progress.finish(f"{claim.id} [{result.dtype}]", result.verdict, result.elapsed_s)
+
+    try:
+        results = verify_claims(claims, dtypes, jobs=jobs, on_start=started, on_done=done,
+                                examples=args.examples, seed=args.seed, profile=args.profile,
+                                device=args.device)
+    except ClaimError as exc:
+        raise UsageError(str(exc)) from None
     env = environment(device) | {"seed": args.seed, "profile": args.profile,
-                                 "wall_time_s": round(time.perf_counter() - start, 3)}
+                                 "jobs": jobs, "wall_time_s": round(time.perf_counter() - start, 3)}
     print(results_json(results, env) if args.format == "json" else results_table(results))
     if args.junit:
         write_junit(args.junit, results, env)

@@ -1,0 +1,99 @@
+"""Running many claims: in this process, or spread over worker processes.
+
+On the CPU a check's cost is compiling its checkers, which takes one core per compile; a
+2-core machine runs the catalog about twice as fast with two workers. The unit of work is
+one claim in every requested dtype, so that its float32 and float64 runs share the compiled
+float64 reference. Workers are spawned (not forked: JAX is multithreaded), find the claim in
+the catalog by id, and return its results; verdicts do not depend on which process ran
+them, since every input comes from the seed and profile.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Sequence
+
+from derivcheck.claims import Claim
+from derivcheck.results import Result
+
+__all__ = ["default_jobs", "verify_claims"]
+
+
+def default_jobs(platform: str) -> int:
+    """Worker processes by default: one per usable core on the CPU, else one.
+
+    On an accelerator the device, not the host's cores, runs the checks, and several
+    processes would each claim its memory.
+    """
+    if platform != "cpu":
+        return 1
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def _verify_one(claim: Claim, dtypes: Sequence[str], options: dict) -> list[Result]:
+    from derivcheck._verify import verify
+
+    return [verify(claim, dtype=dtype, **options) for dtype in dtypes]
+
+
+def _worker_init() -> None:
+    # Ctrl-C reaches the whole process group: the parent alone handles it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_verify(claim_id: str, dtypes: Sequence[str], options: dict) -> list[Result]:
+    from derivcheck.catalog import catalog
+
+    (claim,) = (c for c in catalog() if c.id == claim_id)
+    return _verify_one(claim, dtypes, options)
+
+
+def verify_claims(
+    claims: Sequence[Claim],
+    dtypes: Sequence[str],
+    *,
+    jobs: int,
+    on_start: Callable[[Claim], None] = lambda claim: None,  # called in this process only
+    on_done: Callable[[Claim, list[Result]], None] = lambda claim, results: None,
+    **options,
+) -> list[Result]:
+    """Verify every claim in every dtype; results in the order of ``claims`` and ``dtypes``.
+
+    ``options`` go to :func:`derivcheck.verify` (``examples``, ``seed``, ``profile``,
+    ``device`` given by name). With ``jobs > 1`` the claims must be catalog claims (the
+    workers look them up by id); an error in any claim is raised here, and the remaining
+    work is cancelled.
+    """
+    if jobs <= 1 or len(claims) <= 1:
+        results = []
+        for claim in claims:
+            on_start(claim)
+            done = _verify_one(claim, dtypes, options)
+            on_done(claim, done)
+            results.extend(done)
+        return results
+
+    by_claim: dict[str, list[Result]] = {}
+    context = multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=min(jobs, len(claims)), mp_context=context, initializer=_worker_init
+    )
+    try:
+        futures = {pool.submit(_worker_verify, claim.id, tuple(dtypes), options): claim for claim in claims}
+        for future in concurrent.futures.as_completed(futures):
+            claim = futures[future]
+            by_claim[claim.id] = future.result()
+            on_done(claim, by_claim[claim.id])
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
+    pool.shutdown()
+    return [result for claim in claims for result in by_claim[claim.id]]
