@@ -32,6 +32,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.extend import core
 
 __all__ = ["ROUNDING_UNITS", "UnsupportedPrimitive", "evaluate_with_bound"]
@@ -81,6 +82,11 @@ def _eps(x: Any) -> float:
     return float(jnp.finfo(jnp.result_type(x)).eps)
 
 
+# The helpers below build the bound with lax operations, not jax.numpy: every jax.numpy
+# call is a small jitted function that tracing inlines, and the bound has several
+# operations per operation of the checked function, so this is most of the tracing time.
+
+
 def _rounding(x: Any, units: float, terms: Any = None) -> jax.Array:
     """Error of rounding ``x`` (or a sum of ``terms``): relative part plus underflow part.
 
@@ -91,25 +97,40 @@ def _rounding(x: Any, units: float, terms: Any = None) -> jax.Array:
         return _zeros_like(x)
     magnitude = _magnitude(x) if terms is None else terms
     tiny = float(jnp.finfo(jnp.result_type(x)).tiny)
-    return units * _eps(x) * magnitude + units * tiny
+    return lax.add(lax.mul(magnitude, units * _eps(x)), units * tiny)
 
 
 def _magnitude(x: Any) -> jax.Array:
-    return jnp.abs(jnp.asarray(x)).astype(BOUND_DTYPE)
+    x = jnp.asarray(x)
+    return lax.convert_element_type(lax.abs(x), BOUND_DTYPE)
 
 
-def _scaled(coefficient: jax.Array, error: jax.Array) -> jax.Array:
+def _scaled(coefficient: Any, error: jax.Array) -> jax.Array:
     """|coefficient| * error; an exact operand or a zero coefficient contributes exactly 0.
 
     Without the guard, 0 * inf (an overflowed intermediate whose influence has vanished,
     as in 1 / (1 + exp(100))) would poison the bound with NaN.
     """
     magnitude = _magnitude(coefficient)
-    return jnp.where((error == 0) | (magnitude == 0), 0.0, magnitude * error)
+    shape = jnp.broadcast_shapes(magnitude.shape, error.shape)
+    magnitude, error = _to_shape(magnitude, shape), _to_shape(error, shape)
+    vanishes = lax.bitwise_or(lax.eq(error, 0.0), lax.eq(magnitude, 0.0))
+    return lax.select(vanishes, lax.full_like(error, 0.0), lax.mul(magnitude, error))
+
+
+def _to_shape(x: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """``x`` broadcast to ``shape``: elementwise operations broadcast scalars and size-1 axes."""
+    return x if x.shape == shape else lax.broadcast_in_dim(x, shape, tuple(range(x.ndim)))
 
 
 def _zeros_like(x: Any) -> jax.Array:
-    return jnp.zeros(jnp.shape(x), BOUND_DTYPE)
+    return lax.full(jnp.shape(x), 0.0, BOUND_DTYPE)
+
+
+def _sum(first: jax.Array, *rest: jax.Array) -> jax.Array:
+    for term in rest:
+        first = lax.add(first, term)
+    return first
 
 
 # |d op / d operand_k| for the common operations, from the float64 operands. The general
@@ -118,15 +139,15 @@ def _zeros_like(x: Any) -> jax.Array:
 _UNIT_COEFFICIENTS = frozenset({"add", "sub", "add_any", "neg", "abs"})
 _COEFFICIENTS: dict[str, Callable[..., tuple[Any, ...]]] = {
     "mul": lambda a, b: (b, a),
-    "div": lambda a, b: (1 / b, a / (b * b)),
-    "exp": lambda x: (jnp.exp(x),),
-    "expm1": lambda x: (jnp.exp(x),),
-    "log": lambda x: (1 / x,),
-    "log1p": lambda x: (1 / (1 + x),),
-    "tanh": lambda x: (1 - jnp.tanh(x) ** 2,),
-    "logistic": lambda x: (jax.nn.sigmoid(x) * jax.nn.sigmoid(-x),),
-    "sqrt": lambda x: (0.5 / jnp.sqrt(x),),
-    "square": lambda x: (2 * x,),
+    "div": lambda a, b: (lax.div(1.0, b), lax.div(a, lax.mul(b, b))),
+    "exp": lambda x: (lax.exp(x),),
+    "expm1": lambda x: (lax.exp(x),),
+    "log": lambda x: (lax.div(1.0, x),),
+    "log1p": lambda x: (lax.div(1.0, lax.add(1.0, x)),),
+    "tanh": lambda x: (lax.sub(1.0, lax.square(lax.tanh(x))),),
+    "logistic": lambda x: (lax.mul(lax.logistic(x), lax.logistic(lax.neg(x))),),
+    "sqrt": lambda x: (lax.div(0.5, lax.sqrt(x)),),
+    "square": lambda x: (lax.mul(2.0, x),),
 }
 
 
@@ -137,7 +158,7 @@ def _coefficients(eqn, wide) -> list[Any]:
         return list(_COEFFICIENTS[prim.name](*wide))
     if prim.name == "integer_pow":
         y = params["y"]
-        return [y * jax.lax.integer_pow(wide[0], y - 1) if y != 1 else jnp.ones_like(wide[0])]
+        return [lax.mul(float(y), lax.integer_pow(wide[0], y - 1)) if y != 1 else 1.0]
     coefficients = []
     for k in range(len(wide)):
 
@@ -157,25 +178,27 @@ def _elementwise(eqn, invals, inerrs, units: float | None = None):
         return [out], [None]
     units = ROUNDING_UNITS[prim.name] if units is None else units
     err = _rounding(out, units)
+    inerrs = [None if e is None else _to_shape(e, jnp.shape(out)) for e in inerrs]
     carried = [e for e in inerrs if e is not None]
     if not carried:
         return [out], [err]
     if prim.name in _UNIT_COEFFICIENTS:
-        return [out], [sum(carried, err)]
+        return [out], [_sum(err, *carried)]
     if prim.name in ("max", "min"):
         # The result is one of the operands (at a tie either): its error is that operand's.
         a, b = invals
         pick_a, pick_b = (a >= b, b >= a) if prim.name == "max" else (a <= b, b <= a)
         for pick, error in ((pick_a, inerrs[0]), (pick_b, inerrs[1])):
             if error is not None:
-                err = err + jnp.where(pick, error, 0.0)
+                pick = _to_shape(jnp.asarray(pick), error.shape)
+                err = lax.add(err, lax.select(pick, error, lax.full_like(error, 0.0)))
         return [out], [err]
     # Derivative coefficients in float64, like the bounds: in float32, -b/a**2 for b/a
     # overflows once a**2 underflows, while the error it scales stays finite.
-    wide = [v.astype(BOUND_DTYPE) if _is_float(v) else v for v in invals]
+    wide = [lax.convert_element_type(v, BOUND_DTYPE) if _is_float(v) else v for v in invals]
     for coefficient, error in zip(_coefficients(eqn, wide), inerrs):
         if error is not None:
-            err = err + _scaled(coefficient, error)
+            err = lax.add(err, _to_shape(_scaled(coefficient, error), err.shape))
     return [out], [err]
 
 
@@ -199,7 +222,7 @@ def _convert(eqn, invals, inerrs):
     if not _is_float(out) or error is None:
         return [out], [None]
     narrowing = jnp.finfo(jnp.result_type(out)).bits < jnp.finfo(jnp.result_type(value)).bits
-    err = error + _rounding(out, 1 if narrowing else 0)
+    err = lax.add(error, _rounding(out, 1 if narrowing else 0)) if narrowing else error
     return [out], [err]
 
 
@@ -210,7 +233,7 @@ def _reduce_sum(eqn, invals, inerrs):
     params = dict(eqn.params)
     err = _rounding(out, max(terms - 1, 0), eqn.primitive.bind(_magnitude(value), **params))
     if error is not None:
-        err = err + eqn.primitive.bind(error, **params)
+        err = lax.add(err, eqn.primitive.bind(error, **params))
     return [out], [err]
 
 
@@ -227,9 +250,9 @@ def _dot_general(eqn, invals, inerrs):
     abs_a, abs_b = _magnitude(a), _magnitude(b)
     err = _rounding(out, terms, dot(abs_a, abs_b))
     if eb is not None:
-        err = err + dot(abs_a, eb)
+        err = lax.add(err, dot(abs_a, eb))
     if ea is not None:
-        err = err + dot(ea, abs_b)
+        err = lax.add(err, dot(ea, abs_b))
     return [out], [err]
 
 

@@ -57,15 +57,21 @@ def _one_sided_inputs(args, kinks: tuple[tuple[float, ...], ...]):
     return below, above
 
 
+@functools.lru_cache(maxsize=1024)
+def _output_shape(fn, avals: tuple[jax.ShapeDtypeStruct, ...]):
+    # Cached: the reference's shapes serve the float32 and the float64 run alike.
+    return jax.eval_shape(fn, *avals)
+
+
 def validate_outputs(claim_id: str, closed_form, reference, args, dtype: str) -> None:
     """Raise :class:`ClaimError` unless both sides return matching pytrees of ``dtype``."""
     try:
-        cf_shape = jax.eval_shape(closed_form, *args)
+        cf_shape = _output_shape(closed_form, tuple(args))
     except Exception as exc:  # a closed form that cannot even be traced
         raise ClaimError(f"{claim_id}: the closed form raised {type(exc).__name__}: {exc}") from exc
-    wide = [jax.ShapeDtypeStruct(a.shape, jnp.float64) for a in args]
+    wide = tuple(jax.ShapeDtypeStruct(a.shape, jnp.float64) for a in args)
     try:
-        ref_shape = jax.eval_shape(reference, *wide)
+        ref_shape = _output_shape(reference, wide)
     except Exception as exc:
         raise ClaimError(f"{claim_id}: the reference raised {type(exc).__name__}: {exc}") from exc
     cf_leaves, cf_tree = jax.tree_util.tree_flatten(cf_shape)
@@ -126,10 +132,19 @@ def _compiled(fn: Callable[..., Any], platform: str) -> Callable[..., Any]:
     return jax.jit(fn, compiler_options=_compiler_options(platform))
 
 
+def _row_width(size: int) -> int:
+    """Rows are padded to a power of two (at least 8), so that the comparison stages
+    compile once per dtype and width bucket rather than once per claim's output size."""
+    return max(8, 1 << max(size - 1, 0).bit_length())
+
+
 def _rows(tree) -> jax.Array:
-    """A batched pytree as one float64 row per point (leaves flattened and concatenated)."""
+    """A batched pytree as one float64 row per point (leaves flattened and concatenated),
+    zero-padded to :func:`_row_width`. A padded element is 0 on every side, with a zero
+    bound: it is always within tolerance and adds nothing to any metric."""
     leaves = jax.tree_util.tree_leaves(tree)
-    return jnp.concatenate([jnp.reshape(leaf, (leaf.shape[0], -1)).astype(jnp.float64) for leaf in leaves], axis=1)
+    row = jnp.concatenate([jnp.reshape(leaf, (leaf.shape[0], -1)).astype(jnp.float64) for leaf in leaves], axis=1)
+    return jnp.pad(row, ((0, 0), (0, _row_width(row.shape[1]) - row.shape[1])))
 
 
 # The checker runs in compiled stages, each cached on its own: a claim whose closed form
@@ -154,10 +169,14 @@ def _closed_form_stage(closed_form: Callable[..., Any], platform: str):
 
 @functools.lru_cache(maxsize=512)
 def _reference_stage(reference, reference_right, kinks, platform: str):
-    """Batch of float64 inputs -> the reference interval and its bound.
+    """Batch of float64 inputs -> the reference interval, its bound, and float32 autodiff.
 
     The reference is evaluated just below every kink argument (left-sided) and just above
-    (right-sided, with ``reference_right`` where given).
+    (right-sided, with ``reference_right`` where given). The last output is the reference
+    evaluated in float32 on the inputs rounded to float32: for a float32 check these are
+    its inputs exactly, and the output says how far autodiff itself lands in float32 (a
+    diagnostic, never part of the tolerance). The float64 check ignores it. One stage
+    serves both dtypes, so a claim's float64 reference compiles once.
     """
 
     def stage(*batch):
@@ -168,18 +187,10 @@ def _reference_stage(reference, reference_right, kinks, platform: str):
         else:
             ref_hi, bound_hi = ref_lo, bound_lo
         lo, hi = _rows(ref_lo), _rows(ref_hi)
-        return jnp.minimum(lo, hi), jnp.maximum(lo, hi), jnp.maximum(_rows(bound_lo), _rows(bound_hi))
+        in_float32 = _rows(jax.vmap(reference)(*(a.astype(jnp.float32) for a in batch)))
+        return jnp.minimum(lo, hi), jnp.maximum(lo, hi), jnp.maximum(_rows(bound_lo), _rows(bound_hi)), in_float32
 
     return _compiled(stage, platform)
-
-
-@functools.lru_cache(maxsize=512)
-def _autodiff_stage(reference, platform: str):
-    """The reference evaluated in the checked dtype: how far autodiff itself lands there.
-
-    A diagnostic reported beside the error, never part of the tolerance.
-    """
-    return _compiled(lambda *batch: _rows(jax.vmap(reference)(*batch)), platform)
 
 
 def _distance_and_tolerance(cf, cf_bound, lower, upper, ref_bound, dtype: str):
@@ -253,9 +264,8 @@ class Checker:
         narrow = jax.device_put(tuple(arrays), device)
         wide = jax.device_put(tuple(np.asarray(a, np.float64) for a in arrays), device)
         cf = _closed_form_stage(self.closed_form, self.platform)(*narrow)
-        ref = _reference_stage(self.reference, self.reference_right, self.kinks, self.platform)(*wide)
-        in_dtype = None if self.dtype == "float64" else _autodiff_stage(self.reference, self.platform)(*narrow)
-        return cf, ref, in_dtype
+        *ref, in_float32 = _reference_stage(self.reference, self.reference_right, self.kinks, self.platform)(*wide)
+        return cf, tuple(ref), (in_float32 if self.dtype == "float32" else None)
 
     def __call__(self, arrays, device) -> dict[str, jax.Array]:
         (cf, cf_bound), (lower, upper, ref_bound), in_dtype = self.sides(arrays, device)
