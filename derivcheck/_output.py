@@ -15,7 +15,10 @@ from typing import Any
 from derivcheck.claims import Claim
 from derivcheck.results import FAILURE_VERDICTS, Result
 
-__all__ = ["claims_json", "claims_table", "results_json", "results_table", "write_atomic", "write_junit"]
+__all__ = [
+    "bench_json", "bench_tables", "claims_json", "claims_table", "results_json", "results_table",
+    "write_atomic", "write_junit",
+]
 
 
 def jsonable(obj: Any) -> Any:
@@ -127,3 +130,72 @@ def write_junit(path: str | Path, results: Sequence[Result], environment: dict[s
             ET.SubElement(case, "failure", message=f"{r.verdict}: {r.detail}", type=r.verdict).text = body
     ET.indent(suites)
     write_atomic(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
+
+
+def _rate(points: int, seconds: float) -> str:
+    return f"{points / seconds:,.0f}" if seconds > 0 else "-"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:,.0f}x" if a > 0 and b > 0 else "-"
+
+
+def _throughput_summary(rows) -> list[tuple[str, ...]]:
+    groups: dict[str, list] = {}
+    for row in rows:
+        groups.setdefault(row.id.split("/")[0], []).append(row)
+    if len(groups) > 1:
+        groups["all claims"] = list(rows)
+    table = []
+    for scope, members in groups.items():
+        b = (sum(r.batched_points for r in members), sum(r.batched_s for r in members))
+        loop = (sum(r.loop_points for r in members), sum(r.loop_s for r in members))
+        grads = (sum(r.check_grads_points for r in members), sum(r.check_grads_s for r in members))
+        b_rate, l_rate = b[0] / b[1] if b[1] else 0.0, loop[0] / loop[1] if loop[1] else 0.0
+        g_rate = grads[0] / grads[1] if grads[1] else 0.0
+        table.append((scope, str(len(members)), _rate(*b), _rate(*loop), _rate(*grads), _ratio(b_rate, l_rate),
+                      _ratio(b_rate, g_rate), f"{sum(r.batched_compile_s for r in members):.1f}"))
+    return table
+
+
+def bench_tables(rows, events, scaling) -> str:
+    """The bench figures as terminal tables."""
+    parts = []
+    if rows:
+        parts.append("Throughput: points checked per second, steady state (after each method's warm-up)")
+        parts.append(_table(_throughput_summary(rows), (
+            "scope", "runs", "batched", "per-point loop", "check_grads", "batched/loop",
+            "batched/check_grads", "batched compile s")))
+        notes = [f"  {r.id} [{r.dtype}]: check_grads {r.check_grads_note}" for r in rows if r.check_grads_note]
+        if notes:
+            parts.append("check_grads notes (timed all the same):\n" + "\n".join(notes))
+    if events is not None and events.counts:
+        parts.append("\nCompilation during the throughput run (JAX monitoring events)")
+        phases = [(k, str(events.counts[k]), f"{events.seconds[k]:.1f}") for k in ("trace", "lower", "compile")]
+        parts.append(_table(phases, ("phase", "count", "seconds")))
+    if scaling:
+        parts.append("\nScaling: seconds per call (best of 5), growth exponent fitted on the 3 largest sizes")
+        table = []
+        for row in scaling:
+            for n, c, a in zip(row["sizes"], row["closed_form_s"], row["autodiff_s"]):
+                table.append((row["id"], str(n), f"{c:.2e}", f"{a:.2e}", f"{c / a:.2f}"))
+            table.append((f"  {row['compares']}", "exponent", f"{row['closed_form_exponent']:.2f}",
+                          f"{row['autodiff_exponent']:.2f}", ""))
+        parts.append(_table(table, ("claim", "n", "closed form s", "autodiff s", "ratio")))
+    return "\n".join(parts)
+
+
+def bench_json(rows, events, scaling, env) -> str:
+    """The bench figures as JSON, every row included."""
+    import dataclasses
+
+    return json.dumps(jsonable({
+        "environment": env,
+        "throughput": [dataclasses.asdict(r) for r in rows],
+        "throughput_summary": [dict(zip(("scope", "runs", "batched_per_s", "loop_per_s", "check_grads_per_s",
+                                          "batched_over_loop", "batched_over_check_grads", "batched_compile_s"), t))
+                               for t in _throughput_summary(rows)] if rows else [],
+        "compile": {k: {"count": events.counts[k], "seconds": events.seconds[k]} for k in ("trace", "lower", "compile")}
+        if events is not None else {},
+        "scaling": scaling,
+    }), indent=2)

@@ -1,4 +1,4 @@
-"""The ``derivcheck`` command: ``list`` and ``verify``.
+"""The ``derivcheck`` command: ``list``, ``verify`` and ``bench``.
 
 Exit codes: 0 every verdict as expected; 1 some verdict not as expected (the gate
 fails); 2 a usage error (unknown claim, document, dtype, device or profile; a bad number;
@@ -45,6 +45,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 16,64,256, got {text!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1 or list(sizes) != sorted(set(sizes)):
+        raise argparse.ArgumentTypeError(f"expected at least two increasing sizes >= 1, got {text!r}")
+    return sizes
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="derivcheck", description="Verify hand-derived gradients against JAX autodiff.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -65,6 +75,19 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="worker processes (default: one per core on the CPU, 1 on an accelerator)")
     verify.add_argument("--format", choices=("table", "json"), default="table")
     verify.add_argument("--junit", metavar="PATH", help="also write JUnit XML here")
+
+    bench = commands.add_parser("bench", help="measure checking throughput, compile time and closed-form cost")
+    bench.add_argument("--document", help="document key, seed file name or number (e.g. 000)")
+    bench.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
+    bench.add_argument("--dtype", choices=("float32", "float64", "all"), default="all")
+    bench.add_argument("--device", choices=("cpu", "gpu", "tpu"), help="default: JAX's default device")
+    bench.add_argument("--section", choices=("throughput", "scaling", "all"), default="all")
+    bench.add_argument("--points", type=_positive, default=128, help="points per batch (batched checker)")
+    bench.add_argument("--batches", type=_positive, default=4, help="timed batches per claim and dtype")
+    bench.add_argument("--loop-points", type=_positive, default=64, help="points per claim for the per-point loop")
+    bench.add_argument("--check-grads-points", type=_positive, default=8, help="points per claim for check_grads")
+    bench.add_argument("--sizes", type=_sizes, help="comma-separated sizes for the scaling cases")
+    bench.add_argument("--format", choices=("table", "json"), default="table")
     return parser
 
 
@@ -145,10 +168,45 @@ def _cmd_verify(args) -> int:
     return EXIT_OK if all(r.passed for r in results) else EXIT_GATE_FAILED
 
 
+def _cmd_bench(args) -> int:
+    from derivcheck import _bench
+    from derivcheck._output import bench_json, bench_tables
+    from derivcheck._verify import resolve_device
+    from derivcheck.catalog import catalog, select
+    from derivcheck.results import environment
+
+    device = resolve_device(args.device)
+    dtypes = ("float32", "float64") if args.dtype == "all" else (args.dtype,)
+    rows, events, scaling = [], None, []
+    if args.section in ("throughput", "all"):
+        claims = select(document=args.document, pattern=args.claim)
+        progress = _Progress(len(claims) * len(dtypes))
+
+        def row_done(row) -> None:
+            progress.finish(f"{row.id} [{row.dtype}]", "timed", row.batched_compile_s + row.batched_s
+                            + row.loop_s + row.check_grads_s)
+
+        with _bench.CompileEvents() as events:
+            rows = _bench.throughput(claims, dtypes, device, points=args.points, batches=args.batches,
+                                     loop_points=args.loop_points, check_grads_points=args.check_grads_points,
+                                     seed=0, on_row=row_done)
+    if args.section in ("scaling", "all"):
+        chosen = catalog() if args.document is None and args.claim is None else select(args.document, args.claim)
+        by_id = {c.id: c for c in chosen}
+
+        def scaled(row) -> None:
+            print(f"scaled {row['id']}", file=sys.stderr, flush=True)
+
+        scaling = _bench.scaling(by_id, device, sizes_override=args.sizes, on_row=scaled)
+    env = environment(device)
+    print(bench_json(rows, events, scaling, env) if args.format == "json" else bench_tables(rows, events, scaling))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
-        return {"list": _cmd_list, "verify": _cmd_verify}[args.command](args)
+        return {"list": _cmd_list, "verify": _cmd_verify, "bench": _cmd_bench}[args.command](args)
     except (UsageError, InvalidArgument) as exc:
         print(f"derivcheck: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

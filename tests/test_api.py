@@ -91,3 +91,13 @@ def test_overflowing_closed_form_fails_rather_than_going_undecided():
     assert result.undecided == 0
     ce = result.counterexample
     assert ce["closed_form"] != ce["closed_form"] and ce["inputs"]["x"][0] < -88  # NaN
+
+
+@pytest.mark.parametrize("exponent", [1.0, 2.0, 3.0])
+def test_growth_exponent_recovers_a_power_law(exponent):
+    from derivcheck._bench import growth_exponent
+
+    sizes = [8, 64, 512, 4096]
+    # A fixed cost that dominates the smallest size only: the fit uses the largest three.
+    seconds = [1e-6 + 1e-6 * n**exponent for n in sizes]
+    assert growth_exponent(sizes, seconds) == pytest.approx(exponent, abs=0.05)

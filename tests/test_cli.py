@@ -42,7 +42,8 @@ def test_erratum_shows_its_counterexample_in_the_table(capsys):
     "argv",
     [["verify", "--dtype", "float16"], ["verify", "--claim", "no/such*"], ["verify", "--document", "999"],
      ["verify", "--examples", "-1"], ["verify", "--seed", "x"], ["verify", "--profile", "quick"],
-     ["verify", "--device", "abacus"], ["verify", "--junit", "/no/such/dir/out.xml"], ["frobnicate"]],
+     ["verify", "--device", "abacus"], ["verify", "--junit", "/no/such/dir/out.xml"], ["frobnicate"],
+     ["verify", "--jobs", "0"], ["bench", "--sizes", "8"], ["bench", "--sizes", "16,8"], ["bench", "--points", "0"]],
 )
 def test_usage_errors_are_one_line_and_exit_2(argv, capsys):
     assert main(argv) == 2
@@ -60,7 +61,8 @@ def test_verify_exits_1_when_a_verdict_is_not_as_expected(monkeypatch, capsys):
 
     monkeypatch.setattr(catalog_module, "catalog", lambda: tuple(
         doubled(c) if c.id.endswith("eq1-sigmoid-derivative") else c for c in original))
-    assert main(["verify", "--claim", "*eq1-*", "--dtype", "float64", "--examples", "0"]) == 1
+    # One process: the replaced claim exists only here, not in a worker's fresh catalog.
+    assert main(["verify", "--claim", "*eq1-*", "--dtype", "float64", "--examples", "0", "--jobs", "1"]) == 1
     out = capsys.readouterr().out
     assert "FAILED" in out and "Gate FAILED" in out
     assert "replay: derivcheck verify --claim 'sharma2024/eq1-sigmoid-derivative'" in out
@@ -70,3 +72,32 @@ def test_console_script_is_installed():
     proc = subprocess.run([sys.executable, "-m", "derivcheck.cli", "list", "--document", "000"],
                           capture_output=True, text=True, check=True)
     assert "sharma2024/eq46-softmax-backprop-masked" in proc.stdout
+
+
+def test_worker_processes_give_the_results_of_one_process(capsys):
+    argv = ["verify", "--claim", "sharma2024/eq3[45]-relu-backprop*", "--examples", "1", "--format", "json"]
+    runs = []
+    for jobs in ("1", "2"):
+        assert main([*argv, "--jobs", jobs]) == 0
+        payload = json.loads(capsys.readouterr().out)
+        assert payload["environment"]["jobs"] == int(jobs)
+        runs.append([{k: v for k, v in r.items() if k != "elapsed_s"} for r in payload["results"]])
+    assert [r["id"] for r in runs[0]] == [r["id"] for r in runs[1]] and len(runs[0]) == 6
+    assert runs[0] == runs[1]  # verdicts, points, errors and counterexamples alike
+
+
+def test_bench_prints_throughput_compile_and_scaling_figures(capsys):
+    argv = ["bench", "--claim", "sharma2024/eq4[67]-*", "--dtype", "float32", "--batches", "2",
+            "--loop-points", "4", "--check-grads-points", "2", "--sizes", "4,8,16", "--format", "json"]
+    assert main(argv) == 0
+    payload = json.loads(capsys.readouterr().out)
+    (total,) = [row for row in payload["throughput_summary"] if row["scope"] == "sharma2024"]
+    assert total["runs"] == "2"
+    for row in payload["throughput"]:
+        assert row["batched_points"] == 256 and row["batched_s"] > 0 and row["batched_compile_s"] > 0
+        assert row["loop_points"] == 4 and row["loop_s"] > 0
+        assert row["check_grads_points"] == 2 and row["check_grads_s"] > 0
+    assert payload["compile"]["compile"]["count"] > 0
+    (scaled,) = payload["scaling"]  # the one scaling case among the chosen claims
+    assert scaled["id"] == "sharma2024/eq46-softmax-backprop-masked" and scaled["sizes"] == [4, 8, 16]
+    assert all(t > 0 for t in scaled["closed_form_s"] + scaled["autodiff_s"])
