@@ -25,6 +25,7 @@ never guessed.
 
 from __future__ import annotations
 
+import contextvars
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,7 +36,7 @@ import numpy as np
 from jax import lax
 from jax.extend import core
 
-__all__ = ["ROUNDING_UNITS", "UnsupportedPrimitive", "evaluate_with_bound"]
+__all__ = ["ROUNDING_UNITS", "UnsupportedPrimitive", "evaluate_with_bound", "matmul_input_unit"]
 
 BOUND_DTYPE = jnp.float64
 
@@ -248,12 +249,42 @@ def _dot_general(eqn, invals, inerrs):
         return eqn.primitive.bind(x, y, **params)
 
     abs_a, abs_b = _magnitude(a), _magnitude(b)
-    err = _rounding(out, terms, dot(abs_a, abs_b))
+    magnitudes = dot(abs_a, abs_b)
+    err = _rounding(out, terms, magnitudes)
+    # Operands rounded to a narrower format first: |fl(a) fl(b) - ab| <= (2u + u^2)|a||b|.
+    unit = matmul_input_unit(_PLATFORM.get(), eqn.params.get("precision"), jnp.result_type(a))
+    if unit:
+        err = lax.add(err, lax.mul(magnitudes, 2 * unit + unit * unit))
     if eb is not None:
         err = lax.add(err, dot(abs_a, eb))
     if ea is not None:
         err = lax.add(err, dot(ea, abs_b))
     return [out], [err]
+
+
+# The platform the traced function will run on: it decides how float32 matmuls round.
+_PLATFORM: contextvars.ContextVar[str] = contextvars.ContextVar("derivcheck_platform", default="cpu")
+
+#: Unit roundoff of the float32 *operands* of a matrix product at reduced precision, per
+#: platform: GPUs round them to TensorFloat-32 (10 mantissa bits, u = 2^-11), TPUs to
+#: bfloat16 (7 bits, u = 2^-8). The CPU always multiplies in float32. Precision.HIGH
+#: (bfloat16 in three passes on TPUs, TensorFloat-32 on GPUs) is charged like DEFAULT:
+#: an upper bound.
+_REDUCED_MATMUL_UNIT: dict[str, float] = {"gpu": 2.0**-11, "cuda": 2.0**-11, "rocm": 2.0**-11, "tpu": 2.0**-8}
+
+
+def matmul_input_unit(platform: str, precision: Any, dtype: Any) -> float:
+    """Unit roundoff applied to each operand of a ``dtype`` matmul before multiplying.
+
+    ``precision`` is the dot's ``precision`` parameter (None, a :class:`jax.lax.Precision`
+    or a pair of them). Only float32 products at a precision below HIGHEST are affected.
+    """
+    if jnp.dtype(dtype) != jnp.float32:
+        return 0.0
+    pair = precision if isinstance(precision, tuple) else (precision, precision)
+    if all(p == lax.Precision.HIGHEST for p in pair):
+        return 0.0
+    return _REDUCED_MATMUL_UNIT.get(platform, 0.0)
 
 
 def _exact(eqn, invals, inerrs):
@@ -330,13 +361,23 @@ def _eval_jaxpr(jaxpr: core.Jaxpr, consts: Sequence[Any], args, errs):
     return [r[0] for r in results], [r[1] for r in results]
 
 
-def evaluate_with_bound(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
+def evaluate_with_bound(fn: Callable[..., Any], *args: Any, platform: str = "cpu") -> tuple[Any, Any]:
     """Evaluate ``fn(*args)`` and a first-order bound on its rounding error.
 
     The arguments are taken as exact (they are the point being checked). Returns the output
     pytree and a pytree of the same structure holding, per element, a float64 upper bound
-    on the absolute rounding error of that element.
+    on the absolute rounding error of that element. ``platform`` is where the result will
+    run: float32 matrix products below HIGHEST precision round their operands there
+    (:func:`matmul_input_unit`).
     """
+    token = _PLATFORM.set(platform)
+    try:
+        return _evaluate_with_bound(fn, *args)
+    finally:
+        _PLATFORM.reset(token)
+
+
+def _evaluate_with_bound(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
     flat_args, in_tree = jax.tree_util.tree_flatten(args)
     avals = [jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)) for a in flat_args]
 

@@ -157,18 +157,21 @@ def _rows(tree) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=512)
-def _closed_form_stage(closed_form: Callable[..., Any], platform: str):
-    """Batch of inputs in the checked dtype -> closed form and its error bound (rows, f64)."""
+def _closed_form_stage(closed_form: Callable[..., Any], platform: str, precision: str):
+    """Batch of inputs in the checked dtype -> closed form and its error bound (rows, f64).
+
+    Traced (on first call) under ``precision``: the key keeps the two precisions apart.
+    """
 
     def stage(*batch):
-        cf, bound = evaluate_with_bound(jax.vmap(closed_form), *batch)
+        cf, bound = evaluate_with_bound(jax.vmap(closed_form), *batch, platform=platform)
         return _rows(cf), _rows(bound)
 
     return _compiled(stage, platform)
 
 
 @functools.lru_cache(maxsize=512)
-def _reference_stage(reference, reference_right, kinks, platform: str):
+def _reference_stage(reference, reference_right, kinks, platform: str, precision: str):
     """Batch of float64 inputs -> the reference interval, its bound, and float32 autodiff.
 
     The reference is evaluated just below every kink argument (left-sided) and just above
@@ -181,9 +184,9 @@ def _reference_stage(reference, reference_right, kinks, platform: str):
 
     def stage(*batch):
         below, above = _one_sided_inputs(batch, kinks)
-        ref_lo, bound_lo = evaluate_with_bound(jax.vmap(reference), *below)
+        ref_lo, bound_lo = evaluate_with_bound(jax.vmap(reference), *below, platform=platform)
         if any(kinks) or reference_right is not None:
-            ref_hi, bound_hi = evaluate_with_bound(jax.vmap(reference_right or reference), *above)
+            ref_hi, bound_hi = evaluate_with_bound(jax.vmap(reference_right or reference), *above, platform=platform)
         else:
             ref_hi, bound_hi = ref_lo, bound_lo
         lo, hi = _rows(ref_lo), _rows(ref_hi)
@@ -259,12 +262,15 @@ class Checker:
     kinks: tuple[tuple[float, ...], ...]
     dtype: str
     platform: str
+    precision: str = "highest"
 
     def sides(self, arrays, device):
         narrow = jax.device_put(tuple(arrays), device)
         wide = jax.device_put(tuple(np.asarray(a, np.float64) for a in arrays), device)
-        cf = _closed_form_stage(self.closed_form, self.platform)(*narrow)
-        *ref, in_float32 = _reference_stage(self.reference, self.reference_right, self.kinks, self.platform)(*wide)
+        with jax.default_matmul_precision(self.precision):
+            cf = _closed_form_stage(self.closed_form, self.platform, self.precision)(*narrow)
+            *ref, in_float32 = _reference_stage(
+                self.reference, self.reference_right, self.kinks, self.platform, self.precision)(*wide)
         return cf, tuple(ref), (in_float32 if self.dtype == "float32" else None)
 
     def __call__(self, arrays, device) -> dict[str, jax.Array]:
@@ -278,9 +284,14 @@ class Checker:
         return cf, lower, upper, distance, tol
 
 
-def batched_checker(closed_form, reference, reference_right, kinks, dtype: str, platform: str = "cpu") -> Checker:
-    """The checker from a batch of inputs (leading axis) to per-point metrics."""
-    return Checker(closed_form, reference, reference_right, kinks, dtype, platform)
+def batched_checker(closed_form, reference, reference_right, kinks, dtype: str, platform: str = "cpu",
+                    precision: str = "highest") -> Checker:
+    """The checker from a batch of inputs (leading axis) to per-point metrics.
+
+    ``precision`` is the matmul precision the checked functions run at (``highest`` or
+    ``default``, the backend's own); the tolerance accounts for it.
+    """
+    return Checker(closed_form, reference, reference_right, kinks, dtype, platform, precision)
 
 
 def run_batch(checker, arrays, device) -> PointMetrics:

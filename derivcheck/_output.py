@@ -77,13 +77,21 @@ def _sci(x: float) -> str:
     return f"{x:.1e}" if x else "0"
 
 
-def results_table(results: Sequence[Result]) -> str:
+def results_table(results: Sequence[Result], comparison: Sequence[dict] = ()) -> str:
+    """The verdicts as a terminal table; failures with their counterexample and replay.
+
+    With results from several devices, a device column and the device comparison
+    (:func:`derivcheck._runner.compare_devices`) are added; a disagreement fails the gate.
+    """
+    several = len({r.device for r in results}) > 1
     rows = [
-        (r.id, r.dtype, r.expected, r.verdict, r.points, _sci(r.max_rel_error), f"{r.max_error_ratio:.2g}")
+        (r.id, r.dtype, *((r.device.split()[0],) if several else ()), r.expected, r.verdict, r.points,
+         _sci(r.max_rel_error), f"{r.max_error_ratio:.2g}")
         for r in results
     ]
-    table = _table(rows, ("claim", "dtype", "expected", "verdict", "points", "max rel err", "err/tol"))
-    lines = [table, ""]
+    header = ("claim", "dtype", *(("device",) if several else ()), "expected", "verdict", "points",
+              "max rel err", "err/tol")
+    lines = [_table(rows, header), ""]
     for r in results:
         if r.verdict in FAILURE_VERDICTS:
             lines.append(f"{r.verdict}: {r.id} [{r.dtype}] {r.detail}")
@@ -95,15 +103,25 @@ def results_table(results: Sequence[Result]) -> str:
                 )
                 lines.append(f"  inputs: {json.dumps(jsonable(ce['inputs']))}")
             lines.append(f"  replay: {r.replay}")
+    disagreements = [row for row in comparison if not row["agree"]]
+    if comparison:
+        devices = len(comparison[0]["devices"])
+        spread = max(row["error_ratio_spread"] for row in comparison)
+        lines.append(f"Devices compared: {len(comparison)} claim and dtype pairs on {devices} devices; "
+                     f"{len(comparison) - len(disagreements)} agree; largest spread of err/tol {spread:.2g}.")
+    for row in disagreements:
+        lines.append(f"DEVICES DISAGREE: {row['id']} [{row['dtype']}] verdicts {row['verdicts']}; "
+                     f"{', '.join(row['differing'])} differ from {row['devices'][0]}")
     counts = Counter(r.verdict for r in results)
-    failed = sum(counts[v] for v in FAILURE_VERDICTS)
+    failed = sum(counts[v] for v in FAILURE_VERDICTS) + len(disagreements)
     summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     lines.append(f"{len(results)} results: {summary}. Gate {'FAILED' if failed else 'passed'}.")
     return "\n".join(lines)
 
 
-def results_json(results: Sequence[Result], environment: dict[str, Any]) -> str:
-    payload = {"environment": environment, "results": [r.to_json() for r in results]}
+def results_json(results: Sequence[Result], environment: dict[str, Any], comparison: Sequence[dict] = ()) -> str:
+    payload = {"environment": environment, "results": [r.to_json() for r in results],
+               "device_comparison": list(comparison)}
     return json.dumps(jsonable(payload), indent=2)
 
 

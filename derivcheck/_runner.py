@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from derivcheck.claims import Claim
 from derivcheck.results import Result
 
-__all__ = ["default_jobs", "verify_claims"]
+__all__ = ["compare_devices", "default_jobs", "verify_claims"]
 
 
 def default_jobs(platform: str) -> int:
@@ -39,7 +39,9 @@ def default_jobs(platform: str) -> int:
 def _verify_one(claim: Claim, dtypes: Sequence[str], options: dict) -> list[Result]:
     from derivcheck._verify import verify
 
-    return [verify(claim, dtype=dtype, **options) for dtype in dtypes]
+    options = dict(options)
+    devices = options.pop("devices", None) or [options.pop("device", None)]
+    return [verify(claim, dtype=dtype, device=device, **options) for dtype in dtypes for device in devices]
 
 
 def _worker_init() -> None:
@@ -66,7 +68,8 @@ def verify_claims(
     """Verify every claim in every dtype; results in the order of ``claims`` and ``dtypes``.
 
     ``options`` go to :func:`derivcheck.verify` (``examples``, ``seed``, ``profile``,
-    ``device`` given by name). With ``jobs > 1`` the claims must be catalog claims (the
+    ``precision``, ``device`` given by name), except ``devices``: a list of device names
+    (``cpu:0``, ``cpu:1``), each of which checks every claim. With ``jobs > 1`` the claims must be catalog claims (the
     workers look them up by id); an error in any claim is raised here, and the remaining
     work is cancelled.
     """
@@ -97,3 +100,35 @@ def verify_claims(
         raise
     pool.shutdown()
     return [result for claim in claims for result in by_claim[claim.id]]
+
+
+def compare_devices(results: Sequence[Result]) -> list[dict]:
+    """The same claim and dtype on several devices, compared.
+
+    The inputs come from the seed and profile alone, so every device checks the same
+    points. Devices agree when they reach the same verdict, decide and fail the same
+    number of points and shrink to the same counterexample; the spread of the worst
+    error-to-tolerance ratio is reported beside it (identical devices give 0).
+    """
+    groups: dict[tuple[str, str], list[Result]] = {}
+    for result in results:
+        groups.setdefault((result.id, result.dtype), []).append(result)
+    rows = []
+    for (claim_id, dtype), members in groups.items():
+        if len(members) < 2:
+            continue
+
+        def summary(r: Result):
+            inputs = r.counterexample["inputs"] if r.counterexample else None
+            return r.verdict, r.points, r.detail, inputs
+
+        first = summary(members[0])
+        differing = [r.device for r in members[1:] if summary(r) != first]
+        ratios = [r.max_error_ratio for r in members]
+        rows.append({
+            "id": claim_id, "dtype": dtype, "devices": [r.device for r in members],
+            "agree": not differing, "differing": differing,
+            "verdicts": sorted({r.verdict for r in members}),
+            "error_ratio_spread": max(ratios) - min(ratios),
+        })
+    return rows

@@ -18,22 +18,33 @@ from derivcheck.profiles import Profile, profile_named
 from derivcheck.results import Result, SearchSummary, Verdict
 from derivcheck.tolerance import tolerance_for
 
-__all__ = ["resolve_device", "verify"]
+__all__ = ["PRECISIONS", "devices_of", "resolve_device", "verify"]
 
 _QUIET = dict(database=None, deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
 
 
 def resolve_device(name: str | None = None) -> jax.Device:
-    """The first device of platform ``name`` (``cpu``, ``gpu``, ``tpu``), or the default."""
+    """The device ``name``: a platform (``cpu``, ``gpu``, ``tpu``: its first device), a
+    platform and index (``cpu:1``), or None for JAX's default device."""
     if name is None:
         return jax.devices()[0]
-    if name not in ("cpu", "gpu", "tpu"):
-        raise InvalidArgument(f"unknown device {name!r}; choose cpu, gpu or tpu")
+    platform, _, index = name.partition(":")
+    if platform not in ("cpu", "gpu", "tpu") or (index and not index.isdigit()):
+        raise InvalidArgument(f"unknown device {name!r}; choose cpu, gpu or tpu, optionally with an index (cpu:1)")
+    devices = devices_of(platform)
+    k = int(index or 0)
+    if k >= len(devices):
+        raise InvalidArgument(f"no device {name!r}: JAX sees {len(devices)} {platform} device(s)")
+    return devices[k]
+
+
+def devices_of(platform: str) -> list[jax.Device]:
+    """Every device of ``platform``; a clear error when JAX has none."""
     try:
-        return jax.devices(name)[0]
+        return jax.devices(platform)
     except RuntimeError:
         seen = ", ".join(sorted({d.platform for d in jax.devices()}))
-        raise InvalidArgument(f"no {name} device is available here (JAX sees: {seen})") from None
+        raise InvalidArgument(f"no {platform} device is available here (JAX sees: {seen})") from None
 
 
 class _Counterexample(Exception):
@@ -46,15 +57,22 @@ def _kinks(domain: Domain) -> tuple[tuple[float, ...], ...]:
     return tuple(a.kinks for a in domain.args)
 
 
-def _checker_for(claim: Claim, domain: Domain, dtype: str, device):
+#: Matmul precisions a check can run at: float32 matrix products in full float32
+#: (``highest``, the default), or at the backend's own default (TensorFloat-32 on GPUs,
+#: bfloat16 passes on TPUs), which the tolerance model then charges for.
+PRECISIONS = ("highest", "default")
+
+
+def _checker_for(claim: Claim, domain: Domain, dtype: str, device, precision: str):
     return batched_checker(
-        claim.closed_form, claim.reference, claim.reference_right, _kinks(domain), dtype, device.platform
+        claim.closed_form, claim.reference, claim.reference_right, _kinks(domain), dtype, device.platform,
+        precision,
     )
 
 
 def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: int,
-            seed: int, device, shrink: bool) -> SearchSummary:
-    checker = _checker_for(claim, domain, dtype, device)
+            seed: int, device, shrink: bool, precision: str) -> SearchSummary:
+    checker = _checker_for(claim, domain, dtype, device, precision)
     np_dtype = np.dtype(dtype)
     totals = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0)
     worst = dict(abs=0.0, rel=0.0, ratio=0.0, autodiff=0.0)
@@ -184,9 +202,11 @@ def _verdict(claim: Claim, inside: SearchSummary, outside: SearchSummary | None)
     )
 
 
-def replay_command(claim: Claim, dtype: str, seed: int, profile: str, examples: int) -> str:
+def replay_command(claim: Claim, dtype: str, seed: int, profile: str, examples: int,
+                   precision: str = "highest") -> str:
+    extra = "" if precision == "highest" else f" --precision {precision}"
     return (f"derivcheck verify --claim '{claim.id}' --dtype {dtype} --seed {seed} "
-            f"--profile {profile} --examples {examples}")
+            f"--profile {profile} --examples {examples}{extra}")
 
 
 def verify(
@@ -198,6 +218,7 @@ def verify(
     profile: str = "ci",
     device: str | jax.Device | None = None,
     shrink: bool = True,
+    precision: str = "highest",
 ) -> Result:
     """Check one claim in one dtype on one device and return its :class:`Result`.
 
@@ -211,19 +232,23 @@ def verify(
       device: ``"cpu"``, ``"gpu"``, ``"tpu"``, a ``jax.Device``, or None for the default.
       shrink: shrink a failure to a minimal counterexample (else report the worst point
         the bulk search found, marked ``shrunk: false``).
+      precision: ``"highest"`` (float32 matmuls in full float32) or ``"default"`` (the
+        backend's default, e.g. TensorFloat-32 on GPUs; the tolerance accounts for it).
     """
     prof = profile_named(profile)
     tolerance_for(dtype)
+    if precision not in PRECISIONS:
+        raise InvalidArgument(f"unknown precision {precision!r}; choose {' or '.join(PRECISIONS)}")
     examples = prof.examples if examples is None else examples
     if examples < 0:
         raise InvalidArgument(f"examples must be >= 0, got {examples}")
     dev = device if isinstance(device, jax.Device) else resolve_device(device)
     start = time.perf_counter()
-    inside = _search(claim, claim.domain, dtype, prof, examples, seed, dev, shrink)
+    inside = _search(claim, claim.domain, dtype, prof, examples, seed, dev, shrink, precision)
     outside = None
     # Outside its condition a claim matters only if it holds inside (DESIGN.md principle 3).
     if claim.outside is not None and not inside.failures:
-        outside = _search(claim, claim.outside, dtype, prof, examples, seed, dev, shrink)
+        outside = _search(claim, claim.outside, dtype, prof, examples, seed, dev, shrink, precision)
     verdict, detail = _verdict(claim, inside, outside)
     return Result(
         id=claim.id, document=claim.document.seed, location=claim.location, dtype=dtype,
@@ -233,5 +258,6 @@ def verify(
         max_error_ratio=inside.max_error_ratio, autodiff_error=inside.autodiff_error,
         counterexample=inside.counterexample, outside=outside, seed=seed, profile=prof.name,
         examples=examples, elapsed_s=time.perf_counter() - start,
-        replay=replay_command(claim, dtype, seed, prof.name, examples), jax_version=jax.__version__,
+        replay=replay_command(claim, dtype, seed, prof.name, examples, precision), jax_version=jax.__version__,
+        matmul_precision=precision,
     )

@@ -70,7 +70,12 @@ def _build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--examples", type=_non_negative, help="Hypothesis examples per claim and dtype")
     verify.add_argument("--seed", type=_non_negative, default=0)
     verify.add_argument("--profile", choices=("ci", "dev", "thorough"), default="ci")
-    verify.add_argument("--device", choices=("cpu", "gpu", "tpu"), help="default: JAX's default device")
+    verify.add_argument("--device", metavar="DEVICE",
+                        help="cpu, gpu or tpu, optionally with an index (cpu:1); default: JAX's default device")
+    verify.add_argument("--all-devices", action="store_true",
+                        help="check on every device of the platform and compare the results")
+    verify.add_argument("--precision", choices=("highest", "default"), default="highest",
+                        help="float32 matmul precision: full (default) or the backend's default")
     verify.add_argument("--jobs", type=_positive, metavar="N",
                         help="worker processes (default: one per core on the CPU, 1 on an accelerator)")
     verify.add_argument("--format", choices=("table", "json"), default="table")
@@ -133,8 +138,8 @@ def _cmd_list(args) -> int:
 def _cmd_verify(args) -> int:
     from derivcheck._checker import ClaimError
     from derivcheck._output import results_json, results_table, write_junit
-    from derivcheck._runner import default_jobs, verify_claims
-    from derivcheck._verify import resolve_device
+    from derivcheck._runner import compare_devices, default_jobs, verify_claims
+    from derivcheck._verify import devices_of, resolve_device
     from derivcheck.catalog import select
     from derivcheck.results import environment
 
@@ -143,7 +148,9 @@ def _cmd_verify(args) -> int:
     claims = select(document=args.document, pattern=args.claim)
     device = resolve_device(args.device)
     dtypes = ("float32", "float64") if args.dtype == "all" else (args.dtype,)
-    progress = _Progress(len(claims) * len(dtypes))
+    devices = [f"{d.platform}:{k}" for k, d in enumerate(devices_of(device.platform))] if args.all_devices \
+        else [args.device]
+    progress = _Progress(len(claims) * len(dtypes) * len(devices))
     jobs = args.jobs or default_jobs(device.platform)
     start = time.perf_counter()
 
@@ -152,20 +159,23 @@ def _cmd_verify(args) -> int:
 
     def done(claim, results) -> None:
         for result in results:
-            progress.finish(f"{claim.id} [{result.dtype}]", result.verdict, result.elapsed_s)
+            where = f" {result.device.split()[0]}" if len(devices) > 1 else ""
+            progress.finish(f"{claim.id} [{result.dtype}]{where}", result.verdict, result.elapsed_s)
 
     try:
         results = verify_claims(claims, dtypes, jobs=jobs, on_start=started, on_done=done,
                                 examples=args.examples, seed=args.seed, profile=args.profile,
-                                device=args.device)
+                                devices=devices, precision=args.precision)
     except ClaimError as exc:
         raise UsageError(str(exc)) from None
-    env = environment(device) | {"seed": args.seed, "profile": args.profile,
+    env = environment(device) | {"seed": args.seed, "profile": args.profile, "matmul_precision": args.precision,
                                  "jobs": jobs, "wall_time_s": round(time.perf_counter() - start, 3)}
-    print(results_json(results, env) if args.format == "json" else results_table(results))
+    comparison = compare_devices(results)
+    print(results_json(results, env, comparison) if args.format == "json" else results_table(results, comparison))
     if args.junit:
         write_junit(args.junit, results, env)
-    return EXIT_OK if all(r.passed for r in results) else EXIT_GATE_FAILED
+    gate = all(r.passed for r in results) and all(row["agree"] for row in comparison)
+    return EXIT_OK if gate else EXIT_GATE_FAILED
 
 
 def _cmd_bench(args) -> int:

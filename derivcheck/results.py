@@ -67,6 +67,7 @@ class Result:
     elapsed_s: float
     replay: str
     jax_version: str
+    matmul_precision: str = "highest"
 
     @property
     def passed(self) -> bool:

@@ -59,7 +59,8 @@ def test_unusable_closed_form_is_one_clear_error(closed_form, message):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"dtype": "float16"}, "dtype"), ({"profile": "fast"}, "profile"),
-     ({"device": "abacus"}, "device"), ({"examples": -1}, "examples")],
+     ({"device": "abacus"}, "device"), ({"examples": -1}, "examples"), ({"device": "cpu:99"}, "cpu:99"),
+     ({"precision": "fastest"}, "precision")],
 )
 def test_bad_arguments_raise_invalid_argument(kwargs, message):
     with pytest.raises(derivcheck.InvalidArgument, match=message):

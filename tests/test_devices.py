@@ -1,0 +1,100 @@
+"""Where checks run: several devices compared, and the matmul precision policy."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import derivcheck
+from derivcheck._bounds import evaluate_with_bound, matmul_input_unit
+from derivcheck._output import results_table
+from derivcheck._runner import compare_devices
+
+(LINEAR,) = derivcheck.select(pattern="sharma2024/eq17-linear-input-gradient")
+
+
+def test_simulated_devices_are_each_checked_and_compared():
+    # XLA reads the flag when JAX starts: the run needs a fresh process.
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    argv = [sys.executable, "-m", "derivcheck.cli", "verify", "--claim", "sharma2024/eq35-relu-backprop",
+            "--all-devices", "--examples", "0", "--jobs", "1", "--format", "json"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    payload = json.loads(proc.stdout)
+    devices = sorted({r["device"].split()[0] for r in payload["results"]})
+    assert devices == ["cpu:0", "cpu:1", "cpu:2", "cpu:3"]
+    assert {r["verdict"] for r in payload["results"]} == {"erratum confirmed"}
+    (f32, f64) = payload["device_comparison"]
+    for row in (f32, f64):
+        assert row["agree"] and len(row["devices"]) == 4 and row["error_ratio_spread"] == 0
+
+
+def test_a_device_that_disagrees_fails_the_gate():
+    result = derivcheck.verify(LINEAR, dtype="float32", examples=0)
+    other = dataclasses.replace(result, device="gpu:0 (simulated)", verdict=derivcheck.Verdict.FAILED,
+                                detail="fails at 3 of 384 points")
+    (row,) = compare_devices([result, other])
+    assert not row["agree"] and row["differing"] == ["gpu:0 (simulated)"]
+    table = results_table([result, other], [row])
+    assert "DEVICES DISAGREE: sharma2024/eq17-linear-input-gradient [float32]" in table
+    assert table.endswith("Gate FAILED.")
+
+
+@pytest.mark.parametrize(
+    ("platform", "precision", "dtype", "unit"),
+    [("cpu", jax.lax.Precision.DEFAULT, jnp.float32, 0.0),
+     ("gpu", jax.lax.Precision.DEFAULT, jnp.float32, 2.0**-11),
+     ("gpu", None, jnp.float32, 2.0**-11),
+     ("tpu", (jax.lax.Precision.DEFAULT, jax.lax.Precision.DEFAULT), jnp.float32, 2.0**-8),
+     ("tpu", jax.lax.Precision.HIGHEST, jnp.float32, 0.0),
+     ("gpu", jax.lax.Precision.DEFAULT, jnp.float64, 0.0)],
+)
+def test_matmul_operand_rounding_per_platform_and_precision(platform, precision, dtype, unit):
+    assert matmul_input_unit(platform, precision, dtype) == unit
+
+
+def _as_bfloat16(x):
+    return np.asarray(jnp.asarray(x, jnp.bfloat16).astype(jnp.float32))
+
+
+matrices = hnp.arrays(np.float32, (3, 5), elements=st.floats(-8, 8, width=32, allow_subnormal=False))
+
+
+@given(a=matrices, b=matrices)
+def test_reduced_precision_product_stays_within_its_bound(a, b):
+    # A TPU at DEFAULT precision rounds float32 operands to bfloat16, then accumulates in
+    # float32: simulated here on the CPU, it must stay within the bound charged for it.
+    def product(x, y):
+        return jax.lax.dot(x, y.T, precision=jax.lax.Precision.DEFAULT)
+
+    _, bound = evaluate_with_bound(product, jnp.asarray(a), jnp.asarray(b), platform="tpu")
+    reduced = np.asarray(product(jnp.asarray(_as_bfloat16(a)), jnp.asarray(_as_bfloat16(b))), np.float64)
+    exact = a.astype(np.float64) @ b.astype(np.float64).T
+    assert np.all(np.abs(reduced - exact) <= np.asarray(bound)), (reduced - exact, bound)
+
+
+def test_full_precision_bound_does_not_cover_reduced_precision():
+    # Why the policy matters: the float32 bound alone is far too small for bfloat16 operands.
+    a = np.full((1, 4), 1 + 2.0**-10, np.float32)
+    product = jax.jit(lambda x, y: jax.lax.dot(x, y.T, precision=jax.lax.Precision.HIGHEST))
+    _, bound = evaluate_with_bound(product, jnp.asarray(a), jnp.asarray(a), platform="cpu")
+    reduced = np.asarray(product(jnp.asarray(_as_bfloat16(a)), jnp.asarray(_as_bfloat16(a))), np.float64)
+    exact = a.astype(np.float64) @ a.astype(np.float64).T
+    assert np.all(np.abs(reduced - exact) > np.asarray(bound))
+
+
+def test_default_precision_on_the_cpu_is_recorded_and_gives_the_same_verdict():
+    highest = derivcheck.verify(LINEAR, dtype="float32", examples=0)
+    default = derivcheck.verify(LINEAR, dtype="float32", examples=0, precision="default")
+    assert (highest.matmul_precision, default.matmul_precision) == ("highest", "default")
+    assert default.verdict == highest.verdict == derivcheck.Verdict.VERIFIED
+    assert default.replay.endswith("--precision default") and "--precision" not in highest.replay
