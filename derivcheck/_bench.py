@@ -127,6 +127,7 @@ def _check_grads(claim: Claim, dtype: str, device, points: int, seed: int) -> tu
         check(0)
     except Exception as exc:  # a closed form JAX cannot differentiate
         return 0, 0.0, f"not run: {type(exc).__name__}"
+    disagreements = 0  # the warm-up point is not one of the timed ones
     seconds = _timed(lambda: [check(k) for k in range(1, points + 1)])
     note = f"{disagreements} of {points} points outside check_grads' tolerance" if disagreements else ""
     return points, seconds, note

@@ -188,7 +188,7 @@ def bench_tables(rows, events, scaling) -> str:
         if notes:
             parts.append("check_grads notes (timed all the same):\n" + "\n".join(notes))
     if events is not None and events.counts:
-        parts.append("\nCompilation during the throughput run (JAX monitoring events)")
+        parts.append("\nCompilation during the throughput run, all three methods (JAX monitoring events)")
         phases = [(k, str(events.counts[k]), f"{events.seconds[k]:.1f}") for k in ("trace", "lower", "compile")]
         parts.append(_table(phases, ("phase", "count", "seconds")))
     if scaling:

@@ -76,6 +76,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="check on every device of the platform and compare the results")
     verify.add_argument("--precision", choices=("highest", "default"), default="highest",
                         help="float32 matmul precision: full (default) or the backend's default")
+    verify.add_argument("--compile-cache", metavar="DIR", default=os.environ.get("DERIVCHECK_COMPILE_CACHE"),
+                        help="keep compiled checkers here for the next run (default: $DERIVCHECK_COMPILE_CACHE)")
     verify.add_argument("--jobs", type=_positive, metavar="N",
                         help="worker processes (default: one per core on the CPU, 1 on an accelerator)")
     verify.add_argument("--format", choices=("table", "json"), default="table")
@@ -102,6 +104,16 @@ def _check_writable(path: str) -> None:
         raise UsageError(f"cannot write {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise UsageError(f"cannot write {path}: directory {parent} is not writable")
+
+
+def _check_cache_dir(path: str) -> None:
+    directory = Path(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot use {path} as the compile cache: {exc.strerror}") from None
+    if not os.access(directory, os.W_OK):
+        raise UsageError(f"cannot use {path} as the compile cache: not writable")
 
 
 class _Progress:
@@ -145,6 +157,8 @@ def _cmd_verify(args) -> int:
 
     if args.junit:
         _check_writable(args.junit)
+    if args.compile_cache:
+        _check_cache_dir(args.compile_cache)
     claims = select(document=args.document, pattern=args.claim)
     device = resolve_device(args.device)
     dtypes = ("float32", "float64") if args.dtype == "all" else (args.dtype,)
@@ -163,9 +177,9 @@ def _cmd_verify(args) -> int:
             progress.finish(f"{claim.id} [{result.dtype}]{where}", result.verdict, result.elapsed_s)
 
     try:
-        results = verify_claims(claims, dtypes, jobs=jobs, on_start=started, on_done=done,
-                                examples=args.examples, seed=args.seed, profile=args.profile,
-                                devices=devices, precision=args.precision)
+        results = verify_claims(claims, dtypes, jobs=jobs, compile_cache=args.compile_cache,
+                                on_start=started, on_done=done, examples=args.examples, seed=args.seed,
+                                profile=args.profile, devices=devices, precision=args.precision)
     except ClaimError as exc:
         raise UsageError(str(exc)) from None
     env = environment(device) | {"seed": args.seed, "profile": args.profile, "matmul_precision": args.precision,

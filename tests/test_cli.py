@@ -43,7 +43,9 @@ def test_erratum_shows_its_counterexample_in_the_table(capsys):
     [["verify", "--dtype", "float16"], ["verify", "--claim", "no/such*"], ["verify", "--document", "999"],
      ["verify", "--examples", "-1"], ["verify", "--seed", "x"], ["verify", "--profile", "quick"],
      ["verify", "--device", "abacus"], ["verify", "--junit", "/no/such/dir/out.xml"], ["frobnicate"],
-     ["verify", "--jobs", "0"], ["bench", "--sizes", "8"], ["bench", "--sizes", "16,8"], ["bench", "--points", "0"]],
+     ["verify", "--jobs", "0"], ["verify", "--compile-cache", "/proc/derivcheck-cache"],
+     ["verify", "--device", "cpu:99"], ["verify", "--precision", "fastest"],
+     ["bench", "--sizes", "8"], ["bench", "--sizes", "16,8"], ["bench", "--points", "0"]],
 )
 def test_usage_errors_are_one_line_and_exit_2(argv, capsys):
     assert main(argv) == 2
@@ -101,3 +103,19 @@ def test_bench_prints_throughput_compile_and_scaling_figures(capsys):
     (scaled,) = payload["scaling"]  # the one scaling case among the chosen claims
     assert scaled["id"] == "sharma2024/eq46-softmax-backprop-masked" and scaled["sizes"] == [4, 8, 16]
     assert all(t > 0 for t in scaled["closed_form_s"] + scaled["autodiff_s"])
+
+
+def test_compile_cache_is_written_and_reused(tmp_path):
+    cache = tmp_path / "cache"
+    argv = [sys.executable, "-m", "derivcheck.cli", "verify", *SMALL, "--jobs", "1", "--format", "json",
+            "--compile-cache", str(cache)]
+    first = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries, "nothing was cached"
+    second = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
+    assert sorted(p.name for p in cache.iterdir()) == entries  # loaded, not compiled again
+
+    def verdicts(proc):
+        return [(r["id"], r["dtype"], r["verdict"], r["points"]) for r in json.loads(proc.stdout)["results"]]
+
+    assert verdicts(first) == verdicts(second)
