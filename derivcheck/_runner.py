@@ -73,6 +73,12 @@ def _worker_verify(claim_id: str, dtypes: Sequence[str], options: dict) -> list[
     return _verify_one(claim, dtypes, options)
 
 
+def _estimated_cost(claim: Claim) -> int:
+    # Compile time grows with the program: networks have the most arguments, and a
+    # conditional claim is searched twice (inside and outside its condition).
+    return len(claim.domain.args) * (2 if claim.outside is not None else 1)
+
+
 def verify_claims(
     claims: Sequence[Claim],
     dtypes: Sequence[str],
@@ -108,7 +114,9 @@ def verify_claims(
         initargs=(compile_cache,),
     )
     try:
-        futures = {pool.submit(_worker_verify, claim.id, tuple(dtypes), options): claim for claim in claims}
+        # Largest first, so that no big claim is left to run alone at the end.
+        ordered = sorted(claims, key=_estimated_cost, reverse=True)
+        futures = {pool.submit(_worker_verify, claim.id, tuple(dtypes), options): claim for claim in ordered}
         for future in concurrent.futures.as_completed(futures):
             claim = futures[future]
             by_claim[claim.id] = future.result()
