@@ -17,6 +17,7 @@ from derivcheck.results import FAILURE_VERDICTS, Result
 
 __all__ = [
     "bench_json", "bench_tables", "claims_json", "claims_table", "results_json", "results_table",
+    "selftest_json", "selftest_table",
     "write_atomic", "write_junit",
 ]
 
@@ -217,3 +218,39 @@ def bench_json(rows, events, scaling, env) -> str:
         if events is not None else {},
         "scaling": scaling,
     }), indent=2)
+
+
+def _kills(rows) -> list[tuple[str, ...]]:
+    return [(group, f"{killed}/{counted}", f"{100 * killed / counted:.0f}%" if counted else "-", str(equivalent))
+            for group, killed, counted, equivalent in rows]
+
+
+def selftest_table(records) -> str:
+    """Kill rates per operator and per claim; equivalent mutants and survivors listed."""
+    from derivcheck._selftest import kill_rates
+
+    lines = ["Kill rate per operator (equivalent mutants are listed, not counted)",
+             _table(_kills(kill_rates(records, lambda r: r.operator)), ("operator", "killed", "rate", "equivalent")),
+             "", "Kill rate per claim",
+             _table(_kills(kill_rates(records, lambda r: r.claim)), ("claim", "killed", "rate", "equivalent")), ""]
+    for r in records:
+        if r.status != "killed":
+            lines.append(f"{r.status}: {r.claim} [{r.dtype}] {r.operator}: {r.detail}")
+    killed = sum(r.status == "killed" for r in records)
+    counted = sum(r.status != "equivalent" for r in records)
+    bad = sum(not r.ok for r in records)
+    lines.append(f"{len(records)} mutants: {killed} of {counted} killed, {len(records) - counted} equivalent. "
+                 f"Self-test {'FAILED' if bad else 'passed'}.")
+    return "\n".join(lines)
+
+
+def selftest_json(records) -> str:
+    import dataclasses
+
+    from derivcheck._selftest import kill_rates
+
+    def rates(key):
+        return [dict(zip(("group", "killed", "counted", "equivalent"), row)) for row in kill_rates(records, key)]
+
+    return json.dumps({"mutants": [dataclasses.asdict(r) for r in records],
+                       "per_operator": rates(lambda r: r.operator), "per_claim": rates(lambda r: r.claim)}, indent=2)

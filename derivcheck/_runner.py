@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from derivcheck.claims import Claim
 from derivcheck.results import Result
 
-__all__ = ["compare_devices", "default_jobs", "use_compile_cache", "verify_claims"]
+__all__ = ["compare_devices", "default_jobs", "run_claims", "use_compile_cache", "verify_claims"]
 
 
 def default_jobs(platform: str) -> int:
@@ -66,11 +66,20 @@ def _worker_init(cache_dir: str | None) -> None:
     use_compile_cache(cache_dir)
 
 
-def _worker_verify(claim_id: str, dtypes: Sequence[str], options: dict) -> list[Result]:
+def _selftest_one(claim: Claim, dtypes: Sequence[str], options: dict) -> list:
+    from derivcheck._selftest import selftest_claim
+
+    return selftest_claim(claim, dtypes, **options)
+
+
+_TASKS: dict[str, Callable[[Claim, Sequence[str], dict], list]] = {"verify": _verify_one, "selftest": _selftest_one}
+
+
+def _worker_run(task: str, claim_id: str, dtypes: Sequence[str], options: dict) -> list:
     from derivcheck.catalog import catalog
 
     (claim,) = (c for c in catalog() if c.id == claim_id)
-    return _verify_one(claim, dtypes, options)
+    return _TASKS[task](claim, dtypes, options)
 
 
 def _estimated_cost(claim: Claim) -> int:
@@ -79,35 +88,35 @@ def _estimated_cost(claim: Claim) -> int:
     return len(claim.domain.args) * (2 if claim.outside is not None else 1)
 
 
-def verify_claims(
+def run_claims(
+    task: str,
     claims: Sequence[Claim],
     dtypes: Sequence[str],
     *,
     jobs: int,
     compile_cache: str | None = None,
     on_start: Callable[[Claim], None] = lambda claim: None,  # called in this process only
-    on_done: Callable[[Claim, list[Result]], None] = lambda claim, results: None,
+    on_done: Callable[[Claim, list], None] = lambda claim, records: None,
     **options,
-) -> list[Result]:
-    """Verify every claim in every dtype; results in the order of ``claims`` and ``dtypes``.
+) -> list:
+    """Run ``task`` (``verify`` or ``selftest``) on every claim in every dtype.
 
-    ``options`` go to :func:`derivcheck.verify` (``examples``, ``seed``, ``profile``,
-    ``precision``, ``device`` given by name), except ``devices``: a list of device names
-    (``cpu:0``, ``cpu:1``), each of which checks every claim. With ``jobs > 1`` the claims must be catalog claims (the
-    workers look them up by id); an error in any claim is raised here, and the remaining
-    work is cancelled. ``compile_cache``: see :func:`use_compile_cache`.
+    The records come back in the order of ``claims``. With ``jobs > 1`` the claims must be
+    catalog claims (the workers look them up by id); an error in any claim is raised here,
+    and the remaining work is cancelled. ``compile_cache``: see :func:`use_compile_cache`.
     """
     use_compile_cache(compile_cache)
+    work = _TASKS[task]
     if jobs <= 1 or len(claims) <= 1:
-        results = []
+        records = []
         for claim in claims:
             on_start(claim)
-            done = _verify_one(claim, dtypes, options)
+            done = work(claim, dtypes, options)
             on_done(claim, done)
-            results.extend(done)
-        return results
+            records.extend(done)
+        return records
 
-    by_claim: dict[str, list[Result]] = {}
+    by_claim: dict[str, list] = {}
     context = multiprocessing.get_context("spawn")
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(claims)), mp_context=context, initializer=_worker_init,
@@ -116,7 +125,7 @@ def verify_claims(
     try:
         # Largest first, so that no big claim is left to run alone at the end.
         ordered = sorted(claims, key=_estimated_cost, reverse=True)
-        futures = {pool.submit(_worker_verify, claim.id, tuple(dtypes), options): claim for claim in ordered}
+        futures = {pool.submit(_worker_run, task, claim.id, tuple(dtypes), options): claim for claim in ordered}
         for future in concurrent.futures.as_completed(futures):
             claim = futures[future]
             by_claim[claim.id] = future.result()
@@ -127,7 +136,17 @@ def verify_claims(
             process.terminate()
         raise
     pool.shutdown()
-    return [result for claim in claims for result in by_claim[claim.id]]
+    return [record for claim in claims for record in by_claim[claim.id]]
+
+
+def verify_claims(claims: Sequence[Claim], dtypes: Sequence[str], **kwargs) -> list[Result]:
+    """Verify every claim in every dtype (:func:`run_claims` with ``verify``).
+
+    Options go to :func:`derivcheck.verify` (``examples``, ``seed``, ``profile``,
+    ``precision``, ``device`` given by name), except ``devices``: a list of device names
+    (``cpu:0``, ``cpu:1``), each of which checks every claim.
+    """
+    return run_claims("verify", claims, dtypes, **kwargs)
 
 
 def compare_devices(results: Sequence[Result]) -> list[dict]:

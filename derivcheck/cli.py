@@ -1,4 +1,4 @@
-"""The ``derivcheck`` command: ``list``, ``verify`` and ``bench``.
+"""The ``derivcheck`` command: ``list``, ``verify``, ``selftest`` and ``bench``.
 
 Exit codes: 0 every verdict as expected; 1 some verdict not as expected (the gate
 fails); 2 a usage error (unknown claim, document, dtype, device or profile; a bad number;
@@ -82,6 +82,15 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="worker processes (default: one per core on the CPU, 1 on an accelerator)")
     verify.add_argument("--format", choices=("table", "json"), default="table")
     verify.add_argument("--junit", metavar="PATH", help="also write JUnit XML here")
+
+    selftest = commands.add_parser("selftest", help="plant faults in every closed form and report the kill rates")
+    selftest.add_argument("--document", help="document key, seed file name or number (e.g. 000)")
+    selftest.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
+    selftest.add_argument("--dtype", choices=("float32", "float64", "all"), default="all")
+    selftest.add_argument("--operator", action="append", metavar="NAME",
+                          help="only this mutation operator (repeatable; default: all)")
+    selftest.add_argument("--jobs", type=_positive, metavar="N", help="worker processes (default: one per core)")
+    selftest.add_argument("--format", choices=("table", "json"), default="table")
 
     bench = commands.add_parser("bench", help="measure checking throughput, compile time and closed-form cost")
     bench.add_argument("--document", help="document key, seed file name or number (e.g. 000)")
@@ -192,6 +201,34 @@ def _cmd_verify(args) -> int:
     return EXIT_OK if gate else EXIT_GATE_FAILED
 
 
+def _cmd_selftest(args) -> int:
+    from derivcheck._output import selftest_json, selftest_table
+    from derivcheck._runner import default_jobs, run_claims
+    from derivcheck.catalog import select
+    from derivcheck.mutants import MUTANTS
+
+    operators = args.operator or list(MUTANTS)
+    unknown = [name for name in operators if name not in MUTANTS]
+    if unknown:
+        raise UsageError(f"unknown operator {unknown[0]!r}; choose from: {', '.join(MUTANTS)}")
+    claims = [c for c in select(document=args.document, pattern=args.claim) if c.expected != "erratum"]
+    if not claims:
+        raise UsageError("only errata match: their closed forms are already wrong, and are not mutated")
+    dtypes = ("float32", "float64") if args.dtype == "all" else (args.dtype,)
+    progress = _Progress(len(claims))
+    start = time.perf_counter()
+
+    def done(claim, records) -> None:
+        killed = sum(r.status == "killed" for r in records)
+        counted = sum(r.status != "equivalent" for r in records)
+        progress.finish(claim.id, f"{killed}/{counted} killed", time.perf_counter() - start)
+
+    records = run_claims("selftest", claims, dtypes, jobs=args.jobs or default_jobs("cpu"), on_done=done,
+                         operators=tuple(operators))
+    print(selftest_json(records) if args.format == "json" else selftest_table(records))
+    return EXIT_OK if all(r.ok for r in records) else EXIT_GATE_FAILED
+
+
 def _cmd_bench(args) -> int:
     from derivcheck import _bench
     from derivcheck._output import bench_json, bench_tables
@@ -230,7 +267,8 @@ def _cmd_bench(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
-        return {"list": _cmd_list, "verify": _cmd_verify, "bench": _cmd_bench}[args.command](args)
+        commands = {"list": _cmd_list, "verify": _cmd_verify, "selftest": _cmd_selftest, "bench": _cmd_bench}
+        return commands[args.command](args)
     except (UsageError, InvalidArgument) as exc:
         print(f"derivcheck: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

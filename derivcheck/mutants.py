@@ -1,9 +1,10 @@
 """Planted faults: wrong versions of a closed form that a sound checker must catch.
 
-Each mutant is a function with the closed form's signature. Output-level mutants change
-what it returns; :func:`dropped_transposes` changes the computation itself, replacing
-every shape-preserving ``transpose`` in the closed form's jaxpr by the identity (a
-transpose that changes the shape cannot be dropped from a well-formed formula).
+Each mutation operator takes a closed form and example arguments and returns a mutant with
+the same signature, or None where the operator does not apply (no transpose to drop, no two
+arguments of one shape to swap). Output operators change what the closed form returns;
+jaxpr operators change the computation itself, rewriting equations of the closed form's
+jaxpr (nested jitted helpers included) while keeping every shape.
 """
 
 from __future__ import annotations
@@ -13,41 +14,226 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 from jax.extend import core
 
-__all__ = ["MUTANTS", "count_droppable_transposes", "dropped_transposes", "factor_of_two",
-           "one_element_off", "sign_flip"]
+__all__ = [
+    "MUTANTS", "ONE_ELEMENT_ULPS", "count_droppable_transposes", "dropped_transposes", "extra_transpose",
+    "factor_of_two", "first_term_only", "one_branch_negated", "one_element_off", "one_over_n",
+    "sign_flip", "swapped_arguments", "wrong_reduction_axis",
+]
 
-ONE_ELEMENT_RELATIVE = 1e-3
+#: How far :func:`one_element_off` moves one element: this many units in the last place
+#: of the checked dtype (2^13 ulps: 1e-3 relative in float32, 2e-12 in float64).
+ONE_ELEMENT_ULPS = 2**13
+
+Mutator = Callable[[Callable[..., Any], tuple[Any, ...]], "Callable[..., Any] | None"]
 
 
-def sign_flip(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _map_outputs(fn, change):
+    return lambda *args: jax.tree_util.tree_map(change, fn(*args))
+
+
+def sign_flip(fn, args=()):
     """``-f``."""
-    return lambda *args: jax.tree_util.tree_map(jnp.negative, fn(*args))
+    return _map_outputs(fn, jnp.negative)
 
 
-def factor_of_two(fn: Callable[..., Any]) -> Callable[..., Any]:
+def factor_of_two(fn, args=()):
     """``2 f``."""
-    return lambda *args: jax.tree_util.tree_map(lambda x: 2 * x, fn(*args))
+    return _map_outputs(fn, lambda x: 2 * x)
 
 
-def one_element_off(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The largest-magnitude element of the first output, off by 1e-3 relative."""
+def one_over_n(fn, args=()):
+    """``f / N`` with N the size of the first output (a mean where a sum is meant);
+    None where that size is 1."""
+    first = jax.tree_util.tree_leaves(jax.eval_shape(fn, *args))[0]
+    n = int(np.prod(first.shape, dtype=int))
+    return None if n == 1 else _map_outputs(fn, lambda x: x / n)
 
-    def mutant(*args):
-        out = fn(*args)
-        leaves, tree = jax.tree_util.tree_flatten(out)
+
+def one_element_off(fn, args=()):
+    """The largest-magnitude element of the first output, :data:`ONE_ELEMENT_ULPS` ulps off."""
+
+    def mutant(*a):
+        leaves, tree = jax.tree_util.tree_flatten(fn(*a))
         first = leaves[0]
         flat = jnp.ravel(first)
         is_largest = jnp.arange(flat.size) == jnp.argmax(jnp.abs(flat))
-        bumped = jnp.where(is_largest, flat * (1 + ONE_ELEMENT_RELATIVE), flat).reshape(first.shape)
+        step = ONE_ELEMENT_ULPS * jnp.finfo(first.dtype).eps
+        bumped = jnp.where(is_largest, flat * (1 + step), flat).reshape(first.shape)
         return jax.tree_util.tree_unflatten(tree, [bumped, *leaves[1:]])
 
     return mutant
 
 
+def extra_transpose(fn, args=()):
+    """Every square matrix output transposed; None if there is none."""
+    shapes = jax.tree_util.tree_leaves(jax.eval_shape(fn, *args))
+    if not any(len(s.shape) == 2 and s.shape[0] == s.shape[1] > 1 for s in shapes):
+        return None
+    return _map_outputs(fn, lambda x: x.T if x.ndim == 2 and x.shape[0] == x.shape[1] else x)
+
+
+def swapped_arguments(fn, args=()):
+    """The first two arguments of the same shape and dtype swapped; None if there are none."""
+    for i in range(len(args)):
+        for j in range(i + 1, len(args)):
+            if np.shape(args[i]) == np.shape(args[j]) and jnp.result_type(args[i]) == jnp.result_type(args[j]):
+                def mutant(*a, i=i, j=j):
+                    a = list(a)
+                    a[i], a[j] = a[j], a[i]
+                    return fn(*a)
+
+                return mutant
+    return None
+
+
+# --- Operators on the jaxpr ---------------------------------------------------------------
+
+
+_NESTED_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
+
+
+def _inner(eqn):
+    """The jaxpr and consts of a nested call (jit, custom_jvp, ...), or None."""
+    for name in _NESTED_PARAMS:
+        inner = eqn.params.get(name)
+        if inner is not None:
+            return (inner.jaxpr, inner.consts) if isinstance(inner, core.ClosedJaxpr) else (inner, ())
+    return None
+
+
+def _applies_anywhere(jaxpr, rewrite) -> bool:
+    for eqn in jaxpr.eqns:
+        inner = _inner(eqn)
+        if rewrite.applies(eqn) or (inner is not None and _applies_anywhere(inner[0], rewrite)):
+            return True
+    return False
+
+
+def _evaluate(jaxpr, consts, args, rewrite):
+    env: dict[Any, Any] = dict(zip(jaxpr.constvars, consts))
+    env.update(zip(jaxpr.invars, args))
+
+    def read(v):
+        return v.val if isinstance(v, core.Literal) else env[v]
+
+    for eqn in jaxpr.eqns:
+        ins = [read(v) for v in eqn.invars]
+        outs = rewrite(eqn, ins)
+        inner = _inner(eqn)
+        if outs is None and inner is not None and _applies_anywhere(inner[0], rewrite):
+            outs = _evaluate(inner[0], inner[1], ins, rewrite)  # inlined, rewritten inside
+        if outs is None:
+            outs = eqn.primitive.bind(*ins, **eqn.params)
+            outs = outs if eqn.primitive.multiple_results else [outs]
+        env.update(zip(eqn.outvars, outs))
+    return [read(v) for v in jaxpr.outvars]
+
+
+def _rewritten(fn, rewrite: Callable[[Any, list[Any]], list[Any] | None], args) -> Callable[..., Any] | None:
+    """``fn`` with each equation that ``rewrite`` handles replaced by its result, nested
+    calls (a jitted helper such as ``jnp.where``) included.
+
+    ``rewrite(eqn, inputs)`` returns the replacement outputs, or None to keep the equation.
+    None where no equation is rewritten at these argument shapes.
+    """
+    if not _applies_anywhere(jax.make_jaxpr(fn)(*args).jaxpr, rewrite):
+        return None
+
+    def mutant(*a):
+        flat, in_tree = jax.tree_util.tree_flatten(a)
+        closed, shape = jax.make_jaxpr(lambda *x: fn(*jax.tree_util.tree_unflatten(in_tree, list(x))),
+                                       return_shape=True)(*flat)
+        outs = _evaluate(closed.jaxpr, closed.consts, flat, rewrite)
+        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(shape), outs)
+
+    return mutant
+
+
+def _rule(applies: Callable[[Any], bool]):
+    def wrap(replace):
+        def rewrite(eqn, ins):
+            return replace(eqn, ins) if applies(eqn) else None
+
+        rewrite.applies = applies
+        return rewrite
+
+    return wrap
+
+
 def _droppable(eqn) -> bool:
     return eqn.primitive.name == "transpose" and eqn.invars[0].aval.shape == eqn.outvars[0].aval.shape
+
+
+@_rule(_droppable)
+def _drop_transpose(eqn, ins):
+    return [ins[0]]
+
+
+def _swappable_reduction(eqn) -> bool:
+    if eqn.primitive.name != "reduce_sum" or len(eqn.params["axes"]) != 1:
+        return False
+    shape, (axis,) = eqn.invars[0].aval.shape, eqn.params["axes"]
+    return any(k != axis and shape[k] == shape[axis] for k in range(len(shape)))
+
+
+@_rule(_swappable_reduction)
+def _swap_reduction_axis(eqn, ins):
+    shape, (axis,) = eqn.invars[0].aval.shape, eqn.params["axes"]
+    other = next(k for k in range(len(shape)) if k != axis and shape[k] == shape[axis])
+    x = jnp.swapaxes(ins[0], axis, other)
+    return [eqn.primitive.bind(x, **eqn.params)]
+
+
+def _nontrivial_sum(eqn) -> bool:
+    if eqn.primitive.name != "reduce_sum":
+        return False
+    shape = eqn.invars[0].aval.shape
+    return any(shape[a] > 1 for a in eqn.params["axes"])
+
+
+@_rule(_nontrivial_sum)
+def _first_term(eqn, ins):
+    axes = eqn.params["axes"]
+    start = [0] * ins[0].ndim
+    sizes = [1 if k in axes else n for k, n in enumerate(ins[0].shape)]
+    first = lax.dynamic_slice(ins[0], start, sizes)
+    return [jnp.reshape(first, eqn.outvars[0].aval.shape)]
+
+
+def _float_select(eqn) -> bool:
+    return eqn.primitive.name == "select_n" and jnp.issubdtype(eqn.outvars[0].aval.dtype, jnp.floating)
+
+
+@_rule(_float_select)
+def _negate_last_case(eqn, ins):
+    predicate, *cases = ins
+    cases[-1] = -cases[-1]
+    return [lax.select_n(predicate, *cases)]
+
+
+def dropped_transposes(fn, args=()):
+    """Every shape-preserving transpose replaced by the identity."""
+    return _rewritten(fn, _drop_transpose, args)
+
+
+def wrong_reduction_axis(fn, args=()):
+    """Each one-axis sum taken over another axis of the same size."""
+    return _rewritten(fn, _swap_reduction_axis, args)
+
+
+def first_term_only(fn, args=()):
+    """Each sum replaced by its first term: a missing batch (or class) sum."""
+    return _rewritten(fn, _first_term, args)
+
+
+def one_branch_negated(fn, args=()):
+    """The last case of every float ``select`` negated: one branch's sign wrong (the sign of
+    a kinked derivative such as softsign's σ'' on one side)."""
+    return _rewritten(fn, _negate_last_case, args)
 
 
 def count_droppable_transposes(fn: Callable[..., Any], *args: Any) -> int:
@@ -55,37 +241,17 @@ def count_droppable_transposes(fn: Callable[..., Any], *args: Any) -> int:
     return sum(_droppable(e) for e in jax.make_jaxpr(fn)(*args).jaxpr.eqns)
 
 
-def dropped_transposes(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` with every shape-preserving top-level transpose replaced by the identity."""
-
-    def mutant(*args):
-        flat, in_tree = jax.tree_util.tree_flatten(args)
-        closed, shape = jax.make_jaxpr(lambda *a: fn(*jax.tree_util.tree_unflatten(in_tree, list(a))),
-                                       return_shape=True)(*flat)
-        env: dict[Any, Any] = dict(zip(closed.jaxpr.constvars, closed.consts))
-        env.update(zip(closed.jaxpr.invars, flat))
-
-        def read(v):
-            return v.val if isinstance(v, core.Literal) else env[v]
-
-        for eqn in closed.jaxpr.eqns:
-            ins = [read(v) for v in eqn.invars]
-            if _droppable(eqn):
-                outs = [ins[0]]
-            else:
-                outs = eqn.primitive.bind(*ins, **eqn.params)
-                outs = outs if eqn.primitive.multiple_results else [outs]
-            env.update(zip(eqn.outvars, outs))
-        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(shape),
-                                            [read(v) for v in closed.jaxpr.outvars])
-
-    return mutant
-
-
-#: The planted faults, by name.
-MUTANTS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+#: The mutation operators, by name: ``operator(closed_form, example_args)`` returns a
+#: mutant, or None where it does not apply at those argument shapes.
+MUTANTS: dict[str, Mutator] = {
     "sign flip": sign_flip,
     "factor of 2": factor_of_two,
-    "one element off by 1e-3": one_element_off,
+    "factor of 1/N": one_over_n,
+    f"one element off by {ONE_ELEMENT_ULPS} ulps": one_element_off,
     "dropped transpose": dropped_transposes,
+    "extra transpose": extra_transpose,
+    "wrong reduction axis": wrong_reduction_axis,
+    "missing sum (first term only)": first_term_only,
+    "one branch negated": one_branch_negated,
+    "swapped arguments": swapped_arguments,
 }

@@ -31,3 +31,26 @@ settings.load_profile(PROFILE)
 @pytest.fixture(scope="session")
 def profile() -> str:
     return PROFILE
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The mutation kill rates of tests/test_selftest.py, per operator."""
+    import json
+
+    from derivcheck._output import _kills, _table
+    from derivcheck._selftest import MutantRecord, kill_rates
+
+    records = [
+        MutantRecord(**m)
+        for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+        if report.when == "call"
+        for key, value in getattr(report, "user_properties", [])
+        if key == "mutants"
+        for m in json.loads(value)
+    ]
+    if records:
+        killed = sum(r.status == "killed" for r in records)
+        counted = sum(r.status != "equivalent" for r in records)
+        terminalreporter.write_sep("-", f"mutation self-test: {killed} of {counted} mutants killed")
+        rows = _kills(kill_rates(records, lambda r: r.operator))
+        terminalreporter.write_line(_table(rows, ("operator", "killed", "rate", "equivalent")))

@@ -1,0 +1,114 @@
+"""``derivcheck selftest``: plant faults in every claim's closed form and count the kills.
+
+Every mutation operator of :mod:`derivcheck.mutants` is applied to the closed form of every
+claim that is not an erratum (a fault planted in a formula already known to be wrong cannot
+be told apart from the erratum; the corrections are mutated like every claim that holds).
+The mutated claim is checked in each dtype on one fixed batch of 128 points of one shape
+bucket: the middle sizes, or every dimension 3 for operators that need square matrices or
+equal shapes. A mutant is
+
+* ``killed`` when the check fails it,
+* ``equivalent`` when it computes the same values as the original on a float64 batch (a
+  dropped transpose of a symmetric matrix, swapped arguments of a symmetric formula): it is
+  listed, not counted, and must pass like the claim itself,
+* ``SURVIVED`` otherwise: a fault the gate would have missed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from derivcheck._verify import verify
+from derivcheck.claims import Claim, Domain
+from derivcheck.inputs import BatchPlan, draw_batch
+from derivcheck.mutants import MUTANTS
+
+__all__ = ["MutantRecord", "kill_rates", "mutants_of", "selftest_claim"]
+
+# Operators that only apply where matrices are square or arguments share a shape.
+_SQUARE = frozenset({"dropped transpose", "extra transpose", "wrong reduction axis", "swapped arguments"})
+_SAME_VALUES = dict(rtol=1e-12, atol=1e-300)
+
+
+@dataclasses.dataclass(frozen=True)
+class MutantRecord:
+    """One mutant of one claim in one dtype."""
+
+    claim: str
+    operator: str
+    dtype: str
+    status: str  # killed | equivalent | SURVIVED | EQUIVALENT BUT FAILED
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("killed", "equivalent")
+
+
+def mutation_domain(domain: Domain, operator: str) -> Domain:
+    """One shape bucket: every dimension 3 for the square operators, else the middle sizes
+    (never the degenerate size 1 alone, where a perturbed output can coincide)."""
+    if operator in _SQUARE:
+        return dataclasses.replace(domain, dims=tuple((name, (3,)) for name, _ in domain.dims))
+    middle = tuple((name, (sorted(sizes)[len(sizes) // 2],)) for name, sizes in domain.dims)
+    return dataclasses.replace(domain, dims=middle)
+
+
+def mutants_of(claim: Claim, operators: Iterable[str] = MUTANTS) -> list[tuple[str, Claim]]:
+    """The applicable mutants of ``claim``: (operator, mutated claim) pairs."""
+    out = []
+    for name in operators:
+        domain = mutation_domain(claim.domain, name)
+        dims = domain.buckets[0]
+        args = tuple(jax.ShapeDtypeStruct(domain.shape_of(a, dims), jnp.float64) for a in domain.args)
+        mutant = MUTANTS[name](claim.closed_form, args)
+        if mutant is not None:
+            out.append((name, dataclasses.replace(claim, closed_form=mutant, domain=domain)))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _agreement(original: Callable, mutant: Callable):
+    def same(*a):
+        return jax.tree_util.tree_map(lambda x, y: jnp.all(jnp.isclose(x, y, **_SAME_VALUES)),
+                                      original(*a), mutant(*a))
+
+    return jax.jit(jax.vmap(same))
+
+
+def is_equivalent(original: Claim, mutated: Claim) -> bool:
+    """Whether the mutant computes the original's values (float64, 128 points) on its domain."""
+    arrays = draw_batch(mutated.domain, BatchPlan(0, "unit", seed=0), points=128, dtype=np.float64)
+    agree = _agreement(original.closed_form, mutated.closed_form)(*arrays)
+    return all(bool(np.all(leaf)) for leaf in jax.tree_util.tree_leaves(agree))
+
+
+def selftest_claim(claim: Claim, dtypes: Sequence[str], *, operators: Iterable[str] = MUTANTS,
+                   device=None) -> list[MutantRecord]:
+    """Every applicable mutant of ``claim`` checked in every dtype."""
+    records = []
+    for name, mutated in mutants_of(claim, operators):
+        equivalent = is_equivalent(claim, mutated)
+        for dtype in dtypes:
+            result = verify(mutated, dtype=dtype, examples=0, shrink=False, device=device)
+            if equivalent:
+                status = "equivalent" if result.passed else "EQUIVALENT BUT FAILED"
+            else:
+                status = "SURVIVED" if result.passed else "killed"
+            records.append(MutantRecord(claim.id, name, dtype, status, result.detail))
+    return records
+
+
+def kill_rates(records: Sequence[MutantRecord], key: Callable[[MutantRecord], str]) -> list[tuple[str, int, int, int]]:
+    """(group, killed, counted, equivalent) per group; equivalents are not counted."""
+    groups: dict[str, list[MutantRecord]] = {}
+    for r in records:
+        groups.setdefault(key(r), []).append(r)
+    return [(g, sum(r.status == "killed" for r in rs), sum(r.status != "equivalent" for r in rs),
+             sum(r.status == "equivalent" for r in rs)) for g, rs in groups.items()]

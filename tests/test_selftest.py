@@ -1,0 +1,97 @@
+"""The mutation self-test: faults planted in every claim's closed form are caught.
+
+Each claim that is not an erratum gets every applicable mutant of derivcheck.mutants, in
+both dtypes (derivcheck selftest runs the same, claim by claim). An equivalent mutant (it
+computes the original's values) must pass instead; the kill rates are printed at the end
+of the test session.
+"""
+
+import dataclasses
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import derivcheck
+from derivcheck._output import selftest_table
+from derivcheck._selftest import MutantRecord, selftest_claim
+from derivcheck.cli import main
+from derivcheck.mutants import (
+    extra_transpose,
+    first_term_only,
+    one_branch_negated,
+    one_over_n,
+    swapped_arguments,
+    wrong_reduction_axis,
+)
+from derivcheck.tolerance import SUPPORTED_DTYPES
+
+CLAIMS = [c for c in derivcheck.catalog() if c.expected != "erratum"]
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
+def test_every_mutant_is_killed_or_equivalent(claim, record_property):
+    records = selftest_claim(claim, SUPPORTED_DTYPES)
+    record_property("mutants", json.dumps([dataclasses.asdict(r) for r in records]))
+    assert {r.operator for r in records} >= {"sign flip", "factor of 2"}
+    bad = [f"{r.operator} [{r.dtype}]: {r.status}, {r.detail}" for r in records if not r.ok]
+    assert not bad, f"{claim.id}: " + "; ".join(bad)
+
+
+def _square_sum(x):
+    return jnp.sum(x * x, axis=0)
+
+
+def _relu_derivative(x):
+    return jnp.where(x > 0, 1.0, 0.0).astype(x.dtype)
+
+
+@pytest.mark.parametrize(
+    ("operator", "fn", "args", "changed"),
+    [(wrong_reduction_axis, _square_sum, (np.arange(9.0).reshape(3, 3),), True),
+     (first_term_only, _square_sum, (np.arange(9.0).reshape(3, 3),), True),
+     (one_branch_negated, _relu_derivative, (np.array([-1.0, 2.0]),), True),
+     (swapped_arguments, lambda a, b: a - b, (np.ones(2), np.zeros(2)), True),
+     (extra_transpose, lambda a: a, (np.arange(4.0).reshape(2, 2),), True),
+     (one_over_n, lambda a: a, (np.ones(3),), True)],
+)
+def test_each_operator_changes_what_it_applies_to(operator, fn, args, changed):
+    mutant = operator(fn, args)
+    assert mutant is not None
+    assert (not np.allclose(mutant(*args), fn(*args))) == changed
+
+
+@pytest.mark.parametrize(
+    ("operator", "fn", "args"),
+    [(wrong_reduction_axis, lambda a: jnp.sum(a), (np.ones(3),)),
+     (swapped_arguments, lambda a, b: a @ b, (np.ones((2, 3)), np.ones(3))),
+     (extra_transpose, lambda a: a, (np.ones(3),)),
+     (one_over_n, lambda a: a, (np.ones(1),)),
+     (one_branch_negated, lambda a: 2 * a, (np.ones(2),))],
+)
+def test_an_operator_that_does_not_apply_makes_no_mutant(operator, fn, args):
+    assert operator(fn, args) is None
+
+
+def test_selftest_command_prints_kill_rates(capsys):
+    assert main(["selftest", "--claim", "sharma2024/eq3-*", "--dtype", "float64", "--format", "json",
+                 "--jobs", "1"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    per_operator = {row["group"]: row for row in payload["per_operator"]}
+    assert per_operator["sign flip"] == {"group": "sign flip", "killed": 1, "counted": 1, "equivalent": 0}
+    assert all(m["status"] == "killed" for m in payload["mutants"])
+
+
+def test_a_surviving_mutant_fails_the_self_test():
+    records = [MutantRecord("x/claim", "sign flip", "float32", "killed", "fails at 128 of 128 points"),
+               MutantRecord("x/claim", "factor of 2", "float32", "SURVIVED", "holds at all 128 points")]
+    table = selftest_table(records)
+    assert "SURVIVED: x/claim [float32] factor of 2" in table and table.endswith("Self-test FAILED.")
+
+
+@pytest.mark.parametrize("argv", [["selftest", "--operator", "typo"],
+                                  ["selftest", "--claim", "sharma2024/eq35-relu-backprop"]])
+def test_selftest_usage_errors_exit_2(argv, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("derivcheck: error:")
