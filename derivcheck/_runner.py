@@ -131,8 +131,10 @@ def run_claims(
             by_claim[claim.id] = future.result()
             on_done(claim, by_claim[claim.id])
     except BaseException:
+        # Stop the workers now (the executor keeps them private; shutdown forgets them).
+        workers = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in list(getattr(pool, "_processes", {}).values()):
+        for process in workers:
             process.terminate()
         raise
     pool.shutdown()

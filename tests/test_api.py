@@ -102,3 +102,17 @@ def test_growth_exponent_recovers_a_power_law(exponent):
     # A fixed cost that dominates the smallest size only: the fit uses the largest three.
     seconds = [1e-6 + 1e-6 * n**exponent for n in sizes]
     assert growth_exponent(sizes, seconds) == pytest.approx(exponent, abs=0.05)
+
+
+def test_reference_that_raises_is_one_clear_error():
+    def broken(x):
+        raise RuntimeError("no truth here")
+
+    with pytest.raises(ClaimError, match="reference raised RuntimeError: no truth here"):
+        derivcheck.verify(dataclasses.replace(SIGMOID, reference=broken), dtype="float64", examples=0)
+
+
+def test_non_finite_reference_is_never_a_pass():
+    infinite = dataclasses.replace(SIGMOID, reference=lambda x: jnp.full_like(x, jnp.inf))
+    result = derivcheck.verify(infinite, dtype="float64", examples=0)
+    assert not result.passed and result.points == 0 and "non-finite" in result.detail

@@ -119,3 +119,24 @@ def test_compile_cache_is_written_and_reused(tmp_path):
         return [(r["id"], r["dtype"], r["verdict"], r["points"]) for r in json.loads(proc.stdout)["results"]]
 
     assert verdicts(first) == verdicts(second)
+
+
+def test_ctrl_c_leaves_no_half_written_output(tmp_path):
+    import os
+    import signal
+    import time
+
+    junit = tmp_path / "out.xml"
+    argv = [sys.executable, "-m", "derivcheck.cli", "verify", "--document", "000", "--format", "json",
+            "--junit", str(junit), "--jobs", "2"]
+    env = dict(os.environ, CI="1")  # one progress line per result
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    first = proc.stderr.readline()  # the first result is done: workers are busy with the rest
+    assert first.startswith("[1/"), first
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    out, err = proc.communicate(timeout=max(deadline - time.monotonic(), 1))
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().endswith("derivcheck: interrupted; nothing was written")
+    assert out == "" and list(tmp_path.iterdir()) == []
