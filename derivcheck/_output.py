@@ -85,13 +85,14 @@ def results_table(results: Sequence[Result], comparison: Sequence[dict] = ()) ->
     (:func:`derivcheck._runner.compare_devices`) are added; a disagreement fails the gate.
     """
     several = len({r.device for r in results}) > 1
+    seeds = len({r.seed for r in results}) > 1
     rows = [
-        (r.id, r.dtype, *((r.device.split()[0],) if several else ()), r.expected, r.verdict, r.points,
-         _sci(r.max_rel_error), f"{r.max_error_ratio:.2g}")
+        (r.id, r.dtype, *((r.device.split()[0],) if several else ()), *((str(r.seed),) if seeds else ()),
+         r.expected, r.verdict, r.points, _sci(r.max_rel_error), f"{r.max_error_ratio:.2g}")
         for r in results
     ]
-    header = ("claim", "dtype", *(("device",) if several else ()), "expected", "verdict", "points",
-              "max rel err", "err/tol")
+    header = ("claim", "dtype", *(("device",) if several else ()), *(("seed",) if seeds else ()), "expected",
+              "verdict", "points", "max rel err", "err/tol")
     lines = [_table(rows, header), ""]
     for r in results:
         if r.verdict in FAILURE_VERDICTS:

@@ -40,8 +40,11 @@ def _verify_one(claim: Claim, dtypes: Sequence[str], options: dict) -> list[Resu
     from derivcheck._verify import verify
 
     options = dict(options)
-    devices = options.pop("devices", None) or [options.pop("device", None)]
-    return [verify(claim, dtype=dtype, device=device, **options) for dtype in dtypes for device in devices]
+    device, seed = options.pop("device", None), options.pop("seed", 0)
+    devices = options.pop("devices", None) or [device]
+    seeds = options.pop("seeds", None) or [seed]
+    return [verify(claim, dtype=dtype, device=device, seed=seed, **options)
+            for seed in seeds for dtype in dtypes for device in devices]
 
 
 def use_compile_cache(directory: str | None) -> None:
@@ -146,7 +149,8 @@ def verify_claims(claims: Sequence[Claim], dtypes: Sequence[str], **kwargs) -> l
 
     Options go to :func:`derivcheck.verify` (``examples``, ``seed``, ``profile``,
     ``precision``, ``device`` given by name), except ``devices``: a list of device names
-    (``cpu:0``, ``cpu:1``), each of which checks every claim.
+    (``cpu:0``, ``cpu:1``), each of which checks every claim; and ``seeds``: several seeds,
+    each a full check (one process compiles the checkers once for all of them).
     """
     return run_claims("verify", claims, dtypes, **kwargs)
 

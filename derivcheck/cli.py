@@ -69,6 +69,8 @@ def _build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--dtype", choices=("float32", "float64", "all"), default="all")
     verify.add_argument("--examples", type=_non_negative, help="Hypothesis examples per claim and dtype")
     verify.add_argument("--seed", type=_non_negative, default=0)
+    verify.add_argument("--seeds", type=_positive, default=1, metavar="N",
+                        help="check with N seeds, --seed to --seed + N - 1 (false-alarm runs)")
     verify.add_argument("--profile", choices=("ci", "dev", "thorough"), default="ci")
     verify.add_argument("--device", metavar="DEVICE",
                         help="cpu, gpu or tpu, optionally with an index (cpu:1); default: JAX's default device")
@@ -173,7 +175,7 @@ def _cmd_verify(args) -> int:
     dtypes = ("float32", "float64") if args.dtype == "all" else (args.dtype,)
     devices = [f"{d.platform}:{k}" for k, d in enumerate(devices_of(device.platform))] if args.all_devices \
         else [args.device]
-    progress = _Progress(len(claims) * len(dtypes) * len(devices))
+    progress = _Progress(len(claims) * len(dtypes) * len(devices) * args.seeds)
     jobs = args.jobs or default_jobs(device.platform)
     start = time.perf_counter()
 
@@ -183,15 +185,18 @@ def _cmd_verify(args) -> int:
     def done(claim, results) -> None:
         for result in results:
             where = f" {result.device.split()[0]}" if len(devices) > 1 else ""
+            where += f" seed {result.seed}" if args.seeds > 1 else ""
             progress.finish(f"{claim.id} [{result.dtype}]{where}", result.verdict, result.elapsed_s)
 
     try:
         results = verify_claims(claims, dtypes, jobs=jobs, compile_cache=args.compile_cache,
                                 on_start=started, on_done=done, examples=args.examples, seed=args.seed,
-                                profile=args.profile, devices=devices, precision=args.precision)
+                                profile=args.profile, devices=devices, precision=args.precision,
+                                seeds=list(range(args.seed, args.seed + args.seeds)))
     except ClaimError as exc:
         raise UsageError(str(exc)) from None
-    env = environment(device) | {"seed": args.seed, "profile": args.profile, "matmul_precision": args.precision,
+    env = environment(device) | {"seed": args.seed, "seeds": args.seeds, "profile": args.profile,
+                                 "matmul_precision": args.precision,
                                  "jobs": jobs, "wall_time_s": round(time.perf_counter() - start, 3)}
     comparison = compare_devices(results)
     print(results_json(results, env, comparison) if args.format == "json" else results_table(results, comparison))

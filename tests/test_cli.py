@@ -44,7 +44,7 @@ def test_erratum_shows_its_counterexample_in_the_table(capsys):
      ["verify", "--examples", "-1"], ["verify", "--seed", "x"], ["verify", "--profile", "quick"],
      ["verify", "--device", "abacus"], ["verify", "--junit", "/no/such/dir/out.xml"], ["frobnicate"],
      ["verify", "--jobs", "0"], ["verify", "--compile-cache", "/proc/derivcheck-cache"],
-     ["verify", "--device", "cpu:99"], ["verify", "--precision", "fastest"],
+     ["verify", "--device", "cpu:99"], ["verify", "--precision", "fastest"], ["verify", "--seeds", "0"],
      ["bench", "--sizes", "8"], ["bench", "--sizes", "16,8"], ["bench", "--points", "0"]],
 )
 def test_usage_errors_are_one_line_and_exit_2(argv, capsys):
@@ -140,3 +140,13 @@ def test_ctrl_c_leaves_no_half_written_output(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert err.strip().endswith("derivcheck: interrupted; nothing was written")
     assert out == "" and list(tmp_path.iterdir()) == []
+
+
+def test_several_seeds_each_give_a_full_result(capsys):
+    assert main(["verify", *SMALL, "--dtype", "float32", "--seed", "5", "--seeds", "3", "--format", "json",
+                 "--jobs", "1"]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [r["seed"] for r in results] == [5, 6, 7]
+    assert all(r["verdict"] == "verified" and f"--seed {r['seed']} " in r["replay"] for r in results)
+    # Different seeds draw different points: the worst errors differ.
+    assert len({r["max_abs_error"] for r in results}) > 1 or all(r["max_abs_error"] == 0 for r in results)
