@@ -11,23 +11,49 @@ import jax
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_default_matmul_precision", "highest")
 
+from derivcheck._api import DERIVATIVES, check, check_custom_jvp, check_custom_vjp  # noqa: E402
 from derivcheck._verify import verify  # noqa: E402
 from derivcheck.catalog import DOCUMENTS, catalog, select  # noqa: E402
 from derivcheck.claims import Arg, Claim, Document, Domain  # noqa: E402
-from derivcheck.errors import InvalidArgument  # noqa: E402
+from derivcheck.declare import (  # noqa: E402
+    Input,
+    logits,
+    negative,
+    nonnegative,
+    one_hot,
+    positive,
+    probability,
+    real,
+    simplex,
+)
+from derivcheck.errors import ClaimError, InvalidArgument  # noqa: E402
 from derivcheck.results import Result, Verdict  # noqa: E402
 
 __all__ = [
+    "DERIVATIVES",
     "DOCUMENTS",
     "Arg",
     "Claim",
+    "ClaimError",
     "Document",
     "Domain",
+    "Input",
     "InvalidArgument",
     "Result",
     "Verdict",
     "catalog",
+    "check",
+    "check_custom_jvp",
+    "check_custom_vjp",
+    "logits",
+    "negative",
+    "nonnegative",
+    "one_hot",
+    "positive",
+    "probability",
+    "real",
     "select",
+    "simplex",
     "verify",
 ]
 __version__ = "0.1.0"

@@ -19,13 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._bounds import evaluate_with_bound
+from derivcheck._host import HostClosedForm
+from derivcheck.errors import ClaimError
 from derivcheck.tolerance import kink_offset, tolerance_for
 
-__all__ = ["Checker", "ClaimError", "PointMetrics", "batched_checker", "explain_point", "output_names"]
-
-
-class ClaimError(ValueError):
-    """A closed form or reference that cannot be compared (shape, dtype, structure)."""
+__all__ = [
+    "Checker", "ClaimError", "PointMetrics", "batched_checker", "explain_point", "output_names", "output_shape",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,20 +58,27 @@ def _one_sided_inputs(args, kinks: tuple[tuple[float, ...], ...]):
 
 
 @functools.lru_cache(maxsize=1024)
-def _output_shape(fn, avals: tuple[jax.ShapeDtypeStruct, ...]):
+def _traced_shape(fn, avals: tuple[jax.ShapeDtypeStruct, ...]):
     # Cached: the reference's shapes serve the float32 and the float64 run alike.
     return jax.eval_shape(fn, *avals)
+
+
+def output_shape(fn, avals: tuple[jax.ShapeDtypeStruct, ...]):
+    """The shapes and dtypes ``fn`` returns for inputs ``avals`` (a host closed form is called)."""
+    if isinstance(fn, HostClosedForm):
+        return fn.output_shape(avals)
+    return _traced_shape(fn, avals)
 
 
 def validate_outputs(claim_id: str, closed_form, reference, args, dtype: str) -> None:
     """Raise :class:`ClaimError` unless both sides return matching pytrees of ``dtype``."""
     try:
-        cf_shape = _output_shape(closed_form, tuple(args))
+        cf_shape = output_shape(closed_form, tuple(args))
     except Exception as exc:  # a closed form that cannot even be traced
         raise ClaimError(f"{claim_id}: the closed form raised {type(exc).__name__}: {exc}") from exc
     wide = tuple(jax.ShapeDtypeStruct(a.shape, jnp.float64) for a in args)
     try:
-        ref_shape = _output_shape(reference, wide)
+        ref_shape = output_shape(reference, wide)
     except Exception as exc:
         raise ClaimError(f"{claim_id}: the reference raised {type(exc).__name__}: {exc}") from exc
     cf_leaves, cf_tree = jax.tree_util.tree_flatten(cf_shape)
@@ -196,6 +203,18 @@ def _reference_stage(reference, reference_right, kinks, platform: str, precision
     return _compiled(stage, platform)
 
 
+def host_bound(reference_bound: jax.Array, dtype: str) -> jax.Array:
+    r"""The rounding bound charged to a host (NumPy) closed form, which cannot be interpreted.
+
+    It is the reference's own first-order bound (float64, the larger of the two sides at a
+    kink) rescaled to the checked dtype: :math:`E_{ref}\,\epsilon_d / \epsilon_{64}`. Every
+    rounding term of the model is linear in :math:`\epsilon`, so this is, to first order,
+    the error that autodiff's computation of the same derivative makes in dtype :math:`d`:
+    what a direct implementation accumulates. For float64 it is the reference's bound.
+    """
+    return reference_bound * (tolerance_for(dtype).eps / tolerance_for("float64").eps)
+
+
 def _distance_and_tolerance(cf, cf_bound, lower, upper, ref_bound, dtype: str):
     """Per-element distance of cf from the reference interval, and its tolerance."""
     table = tolerance_for(dtype)
@@ -268,9 +287,13 @@ class Checker:
         narrow = jax.device_put(tuple(arrays), device)
         wide = jax.device_put(tuple(np.asarray(a, np.float64) for a in arrays), device)
         with jax.default_matmul_precision(self.precision):
-            cf = _closed_form_stage(self.closed_form, self.platform, self.precision)(*narrow)
             *ref, in_float32 = _reference_stage(
                 self.reference, self.reference_right, self.kinks, self.platform, self.precision)(*wide)
+            if isinstance(self.closed_form, HostClosedForm):
+                values = self.closed_form.batch(tuple(np.asarray(a) for a in arrays))
+                cf = (_rows(jax.device_put(values, device)), host_bound(ref[2], self.dtype))
+            else:
+                cf = _closed_form_stage(self.closed_form, self.platform, self.precision)(*narrow)
         return cf, tuple(ref), (in_float32 if self.dtype == "float32" else None)
 
     def __call__(self, arrays, device) -> dict[str, jax.Array]:

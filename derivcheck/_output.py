@@ -16,7 +16,7 @@ from derivcheck.claims import Claim
 from derivcheck.results import FAILURE_VERDICTS, Result
 
 __all__ = [
-    "bench_json", "bench_tables", "claims_json", "claims_table", "results_json", "results_table",
+    "bench_json", "bench_tables", "claims_json", "claims_table", "failure_lines", "results_json", "results_table",
     "selftest_json", "selftest_table",
     "write_atomic", "write_junit",
 ]
@@ -96,15 +96,7 @@ def results_table(results: Sequence[Result], comparison: Sequence[dict] = ()) ->
     lines = [_table(rows, header), ""]
     for r in results:
         if r.verdict in FAILURE_VERDICTS:
-            lines.append(f"{r.verdict}: {r.id} [{r.dtype}] {r.detail}")
-            if r.counterexample:
-                ce = r.counterexample
-                lines.append(
-                    f"  worst at output {ce['output']}{ce['index']}: closed form {ce['closed_form']!r}, "
-                    f"reference {ce['reference']!r}, |error| {ce['abs_error']:.3g} > tolerance {ce['tolerance']:.3g}"
-                )
-                lines.append(f"  inputs: {json.dumps(jsonable(ce['inputs']))}")
-            lines.append(f"  replay: {r.replay}")
+            lines.extend(failure_lines(r))
     disagreements = [row for row in comparison if not row["agree"]]
     if comparison:
         devices = len(comparison[0]["devices"])
@@ -119,6 +111,26 @@ def results_table(results: Sequence[Result], comparison: Sequence[dict] = ()) ->
     summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     lines.append(f"{len(results)} results: {summary}. Gate {'FAILED' if failed else 'passed'}.")
     return "\n".join(lines)
+
+
+def failure_lines(r: Result) -> list[str]:
+    """What a failing result says: the verdict, where it is worst, the input, the replay."""
+    lines = [f"{r.verdict}: {r.id} [{r.dtype}] {r.detail}", f"  checked: {r.location}"]
+    ce = r.counterexample
+    if ce:
+        where = f"element {ce['index']}" if ce["output"] == "output" else f"output {ce['output']}{ce['index']}"
+        reference = ce["reference"]
+        if isinstance(reference, list):
+            reference = f"between {reference[0]!r} and {reference[1]!r} (one-sided derivatives at a kink)"
+        else:
+            reference = repr(reference)
+        lines.append(
+            f"  worst at {where}: closed form {ce['closed_form']!r}, reference {reference}, "
+            f"|error| {ce['abs_error']:.3g} > tolerance {ce['tolerance']:.3g}"
+        )
+        lines.append(f"  {'minimal ' if ce.get('shrunk') else ''}input: {json.dumps(jsonable(ce['inputs']))}")
+    lines.append(f"  replay: {r.replay}")
+    return lines
 
 
 def results_json(results: Sequence[Result], environment: dict[str, Any], comparison: Sequence[dict] = ()) -> str:

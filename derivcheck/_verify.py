@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, example, given, settings, target
 from hypothesis import seed as hypothesis_seed
 
-from derivcheck._checker import batched_checker, explain_point, run_batch, validate_outputs
+from derivcheck._checker import batched_checker, explain_point, output_shape, run_batch, validate_outputs
 from derivcheck.claims import Claim, Domain
 from derivcheck.errors import InvalidArgument
 from derivcheck.inputs import REGIMES, BatchPlan, batch_plans, buckets_by_size, draw_batch, point_strategy
@@ -18,7 +18,7 @@ from derivcheck.profiles import Profile, profile_named
 from derivcheck.results import Result, SearchSummary, Verdict
 from derivcheck.tolerance import tolerance_for
 
-__all__ = ["PRECISIONS", "devices_of", "resolve_device", "verify"]
+__all__ = ["PRECISIONS", "check_arguments", "devices_of", "resolve_device", "result_of", "verify"]
 
 _QUIET = dict(database=None, deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
 
@@ -138,7 +138,7 @@ def _counterexample(claim, domain, dtype, prof, seed, device, checker, found, sh
         bucket, point, shrunk = _shrink(domain, np_dtype, prof, seed, device, checker, found)
     else:
         (bucket, point), shrunk = found, False
-    out_shape = jax.eval_shape(claim.closed_form, *(jax.ShapeDtypeStruct(np.shape(a), np_dtype) for a in point))
+    out_shape = output_shape(claim.closed_form, tuple(jax.ShapeDtypeStruct(np.shape(a), np_dtype) for a in point))
     detail = explain_point(checker, point, prof.points, device, out_shape)
     return {
         "inputs": {a.name: np.asarray(x, np.float64).tolist() for a, x in zip(domain.args, point)},
@@ -235,20 +235,34 @@ def verify(
       precision: ``"highest"`` (float32 matmuls in full float32) or ``"default"`` (the
         backend's default, e.g. TensorFloat-32 on GPUs; the tolerance accounts for it).
     """
-    prof = profile_named(profile)
-    tolerance_for(dtype)
-    if precision not in PRECISIONS:
-        raise InvalidArgument(f"unknown precision {precision!r}; choose {' or '.join(PRECISIONS)}")
-    examples = prof.examples if examples is None else examples
-    if examples < 0:
-        raise InvalidArgument(f"examples must be >= 0, got {examples}")
-    dev = device if isinstance(device, jax.Device) else resolve_device(device)
+    prof, examples, dev = check_arguments(profile, dtype, precision, examples, device)
     start = time.perf_counter()
     inside = _search(claim, claim.domain, dtype, prof, examples, seed, dev, shrink, precision)
     outside = None
     # Outside its condition a claim matters only if it holds inside (DESIGN.md principle 3).
     if claim.outside is not None and not inside.failures:
         outside = _search(claim, claim.outside, dtype, prof, examples, seed, dev, shrink, precision)
+    return result_of(claim, dtype, dev, inside, outside, seed=seed, profile=prof.name, examples=examples,
+                     elapsed_s=time.perf_counter() - start, precision=precision,
+                     replay=replay_command(claim, dtype, seed, prof.name, examples, precision))
+
+
+def check_arguments(profile: str, dtype: str, precision: str, examples: int | None, device) -> tuple:
+    """The profile, example count and device of a check; :class:`InvalidArgument` if bad."""
+    prof = profile_named(profile)
+    tolerance_for(dtype)
+    if precision not in PRECISIONS:
+        raise InvalidArgument(f"unknown precision {precision!r}; choose {' or '.join(PRECISIONS)}")
+    examples = prof.examples if examples is None else examples
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
+        raise InvalidArgument(f"examples must be an int >= 0, got {examples!r}")
+    dev = device if isinstance(device, jax.Device) else resolve_device(device)
+    return prof, examples, dev
+
+
+def result_of(claim: Claim, dtype: str, dev, inside: SearchSummary, outside: SearchSummary | None, *,
+              seed: int, profile: str, examples: int, elapsed_s: float, precision: str, replay: str) -> Result:
+    """The result record of one search (and the one outside a condition), with its verdict."""
     verdict, detail = _verdict(claim, inside, outside)
     return Result(
         id=claim.id, document=claim.document.seed, location=claim.location, dtype=dtype,
@@ -256,8 +270,7 @@ def verify(
         verdict=verdict, detail=detail, points=inside.points, undecided=inside.undecided,
         max_abs_error=inside.max_abs_error, max_rel_error=inside.max_rel_error,
         max_error_ratio=inside.max_error_ratio, autodiff_error=inside.autodiff_error,
-        counterexample=inside.counterexample, outside=outside, seed=seed, profile=prof.name,
-        examples=examples, elapsed_s=time.perf_counter() - start,
-        replay=replay_command(claim, dtype, seed, prof.name, examples, precision), jax_version=jax.__version__,
+        counterexample=inside.counterexample, outside=outside, seed=seed, profile=profile,
+        examples=examples, elapsed_s=elapsed_s, replay=replay, jax_version=jax.__version__,
         matmul_precision=precision,
     )

@@ -32,7 +32,7 @@ class Arg:
       name: the argument name the closed form and the reference take.
       shape: dimensions, each a symbol of the domain (``"n"``) or a fixed size.
       kind: what values are drawn (see :mod:`derivcheck.inputs`): ``real``, ``negative``,
-        ``nonnegative``, ``logits``, ``probability``, ``one_hot``, ``simplex``,
+        ``positive``, ``nonnegative``, ``logits``, ``probability``, ``one_hot``, ``simplex``,
         ``smoothed``, ``unnormalized``.
       bound: the largest magnitude drawn.
       kinks: values at which the claim's function is not differentiable in this argument,

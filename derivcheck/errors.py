@@ -1,6 +1,6 @@
 """Errors a user can act on."""
 
-__all__ = ["InvalidArgument"]
+__all__ = ["ClaimError", "InvalidArgument"]
 
 
 class InvalidArgument(ValueError):
@@ -8,3 +8,8 @@ class InvalidArgument(ValueError):
 
     The CLI reports it in one line with exit code 2.
     """
+
+
+class ClaimError(ValueError):
+    """A closed form or reference that cannot be compared: it raised, or returned the wrong
+    shape, dtype or structure. The message names the check and the output concerned."""

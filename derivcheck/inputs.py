@@ -83,6 +83,12 @@ def _negative(rng, shape, regime, bound):
     return np.where(x == 0, -1.0, x)
 
 
+def _positive(rng, shape, regime, bound):
+    # Strictly positive: exact zeros from the `special` regime become 1.
+    x = np.abs(_reals(rng, shape, regime, bound))
+    return np.where(x == 0, 1.0, x)
+
+
 def _nonnegative(rng, shape, regime, bound):
     return np.abs(_reals(rng, shape, regime, bound))
 
@@ -148,6 +154,10 @@ def _point_negative(shape, bound, width, kinks=()):
     return _array_of(shape, st.floats(-bound, -(2.0**-100), width=width, allow_subnormal=False))
 
 
+def _point_positive(shape, bound, width, kinks=()):
+    return _array_of(shape, st.floats(2.0**-100, bound, width=width, allow_subnormal=False))
+
+
 def _point_nonnegative(shape, bound, width, kinks=()):
     floats = st.floats(0.0, bound, width=width, allow_subnormal=False)
     return _array_of(shape, st.one_of(st.sampled_from(kinks), floats) if kinks else floats)
@@ -197,6 +207,7 @@ KINDS: dict[str, Kind] = {
     "real": Kind(_reals, _point_reals),
     "logits": Kind(_logits, _point_reals),
     "negative": Kind(_negative, _point_negative),
+    "positive": Kind(_positive, _point_positive),
     "nonnegative": Kind(_nonnegative, _point_nonnegative),
     "probability": Kind(_probabilities, _point_probabilities),
     "one_hot": Kind(_one_hot, _point_one_hot),

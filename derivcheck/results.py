@@ -68,6 +68,9 @@ class Result:
     replay: str
     jax_version: str
     matmul_precision: str = "highest"
+    #: How the closed form ran: ``jit`` (traced, batched, compiled), or on the host for
+    #: NumPy code, ``host, vectorised`` or ``host, point by point``.
+    closed_form_path: str = "jit"
 
     @property
     def passed(self) -> bool:

@@ -1,0 +1,613 @@
+"""Checking a user's own derivatives: ``check``, ``check_custom_vjp``, ``check_custom_jvp``.
+
+A user's check becomes a claim like the catalog's (DESIGN.md principle 2): the closed form
+is the user's function, the reference is JAX autodiff of a forward function (or the user's
+explicit reference), and the inputs are declarations (:mod:`derivcheck.declare`) drawn in
+bulk, or a Hypothesis strategy drawn point by point. The engine, the tolerance model and
+the result record are the ones ``derivcheck verify`` uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+
+from derivcheck._checker import batched_checker, explain_point, output_shape, run_batch, validate_outputs
+from derivcheck._host import TRACER_ERRORS, HostClosedForm
+from derivcheck._verify import _QUIET, check_arguments, result_of, verify
+from derivcheck.claims import Arg, Claim, Document, Domain
+from derivcheck.declare import Input
+from derivcheck.errors import ClaimError, InvalidArgument
+from derivcheck.inputs import KINDS
+from derivcheck.results import Result, SearchSummary
+
+__all__ = ["DERIVATIVES", "Derivative", "check", "check_custom_jvp", "check_custom_vjp"]
+
+Derivative = Literal["derivative", "second_derivative", "gradient", "jacobian", "jvp", "vjp", "hvp"]
+
+#: The derivatives ``check`` can take of a forward function ``f``, and what the closed form
+#: then computes (its arguments are ``f``'s, plus the extra one named).
+DERIVATIVES: dict[str, str] = {
+    "derivative": "f'(x) elementwise, for f a scalar function applied to every element of x",
+    "second_derivative": "f''(x) elementwise, for f a scalar function applied to every element of x",
+    "gradient": "the gradient of a scalar-valued f, shaped like x (a tuple for several wrt)",
+    "jacobian": "the full Jacobian, shaped f(x).shape + x.shape (a tuple for several wrt)",
+    "jvp": "J t, with the extra argument `tangent` (one `tangent_<name>` per wrt argument)",
+    "vjp": "c^T J, with the extra argument `cotangent` (shaped like f's output)",
+    "hvp": "H v of a scalar-valued f, with the extra argument `vector` (shaped like x)",
+}
+
+#: Directions (tangents, cotangents, Hessian vectors) are drawn with this magnitude: a
+#: derivative is linear in them, so their scale only has to keep clear of overflow.
+DIRECTION_BOUND = 1.0
+
+
+def _extra_names(derivative: str | None, wrt: tuple[str, ...]) -> tuple[str, ...]:
+    if derivative == "jvp":
+        return ("tangent",) if len(wrt) == 1 else tuple(f"tangent_{w}" for w in wrt)
+    return {"vjp": ("cotangent",), "hvp": ("vector",)}.get(derivative or "", ())
+
+
+def _substituting(f: Callable, primals: Sequence[Any], positions: Sequence[int]) -> Callable:
+    """``f`` as a function of the arguments at ``positions`` only, the others fixed."""
+
+    def g(*chosen):
+        args = list(primals)
+        for i, value in zip(positions, chosen):
+            args[i] = value
+        return f(*args)
+
+    return g
+
+
+def reference_for(f: Callable, derivative: str, positions: tuple[int, ...], arity: int) -> Callable:
+    """The autodiff reference of ``derivative`` of ``f`` w.r.t. the arguments at ``positions``.
+
+    It takes ``f``'s ``arity`` arguments followed by the extra direction arguments, like the
+    closed form it is compared with.
+    """
+    single = positions[0] if len(positions) == 1 else positions
+
+    if derivative in ("derivative", "second_derivative"):
+        (i,) = positions
+
+        def elementwise(*args):
+            scalar = _substituting(f, args, (i,))
+            d = jax.grad(scalar)
+            d = jax.grad(d) if derivative == "second_derivative" else d
+            x = args[i]
+            return jax.vmap(d)(jnp.ravel(x)).reshape(jnp.shape(x))
+
+        return elementwise
+    if derivative == "gradient":
+        return jax.grad(f, argnums=single)
+    if derivative == "jacobian":
+        return jax.jacfwd(f, argnums=single)
+
+    def with_direction(*args):
+        primals, directions = args[:arity], args[arity:]
+        g = _substituting(f, primals, positions)
+        chosen = tuple(primals[i] for i in positions)
+        if derivative == "jvp":
+            return jax.jvp(g, chosen, tuple(directions))[1]
+        if derivative == "vjp":
+            cotangents = jax.vjp(g, *chosen)[1](directions[0])
+            return cotangents[0] if len(positions) == 1 else cotangents
+        return jax.jvp(jax.grad(g), chosen, tuple(directions))[1]  # hvp
+
+    return with_direction
+
+
+def _check_forward(f: Callable, derivative: str, avals: Sequence[jax.ShapeDtypeStruct],
+                   positions: tuple[int, ...], name: str) -> jax.ShapeDtypeStruct:
+    """``f``'s output shape; :class:`InvalidArgument` where the derivative does not apply."""
+    if derivative in ("derivative", "second_derivative", "hvp") and len(positions) != 1:
+        raise InvalidArgument(f"derivative={derivative!r} takes one wrt argument, got {len(positions)}")
+    try:
+        out = jax.eval_shape(f, *avals)
+        if derivative in ("derivative", "second_derivative"):
+            i = positions[0]
+            scalar_avals = [*avals[:i], jax.ShapeDtypeStruct((), avals[i].dtype), *avals[i + 1:]]
+            elementwise_out = jax.eval_shape(f, *scalar_avals)
+    except TRACER_ERRORS as exc:
+        raise InvalidArgument(
+            f"the reference {name} must be written in JAX (autodiff needs to trace it): {type(exc).__name__}"
+        ) from None
+    except Exception as exc:
+        raise ClaimError(f"the reference {name} raised {type(exc).__name__}: {exc}") from exc
+    leaves = jax.tree_util.tree_leaves(out)
+    if derivative in ("derivative", "second_derivative"):
+        if getattr(elementwise_out, "shape", None) != ():
+            raise InvalidArgument(
+                f"derivative={derivative!r} needs {name} to map a scalar to a scalar (applied elementwise); "
+                "use 'jacobian', 'jvp' or 'vjp' for other functions"
+            )
+    elif derivative in ("gradient", "hvp"):
+        if len(leaves) != 1 or leaves[0].shape != ():
+            raise InvalidArgument(
+                f"derivative={derivative!r} needs {name} to return a scalar; it returns "
+                f"{jax.tree_util.tree_map(lambda a: a.shape, out)}: use 'jacobian' or 'vjp'"
+            )
+    elif derivative == "vjp" and len(leaves) != 1:
+        raise InvalidArgument(f"derivative='vjp' needs {name} to return one array, not a pytree")
+    return leaves[0] if leaves else out
+
+
+def _name_of(fn: Any) -> str:
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def _module_of(fn: Any) -> str:
+    return getattr(fn, "__module__", None) or "user code"
+
+
+def _profile_and_seed(profile: str | None, seed: int | None) -> tuple[str, int]:
+    """Unset profile and seed come from ``DERIVCHECK_PROFILE`` / ``DERIVCHECK_SEED`` (else ci, 0)."""
+    if profile is None:
+        profile = os.environ.get("DERIVCHECK_PROFILE", "ci")
+    if seed is None:
+        text = os.environ.get("DERIVCHECK_SEED", "0")
+        if not text.isdigit():
+            raise InvalidArgument(f"DERIVCHECK_SEED must be a non-negative integer, got {text!r}")
+        seed = int(text)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidArgument(f"seed must be a non-negative int, got {seed!r}")
+    return profile, seed
+
+
+def _replay(call: str, name: str, dtype: str, seed: int, profile: str, examples: int) -> str:
+    """How to run the same check again: the pytest node under pytest, else the call."""
+    test = os.environ.get("PYTEST_CURRENT_TEST")
+    if test:
+        node = test.rsplit(" (", 1)[0]
+        return f"DERIVCHECK_SEED={seed} DERIVCHECK_PROFILE={profile} python -m pytest '{node}'"
+    return f"derivcheck.{call}({name}, ..., dtype={dtype!r}, seed={seed}, profile={profile!r}, examples={examples})"
+
+
+def _wrt_names(wrt: str | Sequence[str] | None, names: Sequence[str], default: Sequence[str]) -> tuple[str, ...]:
+    chosen = tuple(default) if wrt is None else (wrt,) if isinstance(wrt, str) else tuple(wrt)
+    unknown = [w for w in chosen if w not in names]
+    if unknown or not chosen:
+        raise InvalidArgument(f"wrt {wrt!r} must name inputs among {', '.join(names)}")
+    return chosen
+
+
+def _kinks_by_name(kinks, wrt: tuple[str, ...], names: Sequence[str]) -> dict[str, tuple[float, ...]]:
+    """``kinks`` as a mapping; a bare sequence belongs to the one wrt argument."""
+    if kinks is None:
+        return {}
+    if not isinstance(kinks, Mapping):
+        if len(wrt) != 1:
+            raise InvalidArgument("with several wrt arguments, give kinks as a mapping {name: (values, ...)}")
+        kinks = {wrt[0]: kinks}
+    out = {}
+    for name, values in kinks.items():
+        if name not in names:
+            raise InvalidArgument(f"kinks given for {name!r}, which is not an input ({', '.join(names)})")
+        try:
+            values = tuple(float(v) for v in (values if isinstance(values, Sequence) else (values,)))
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"kinks of {name!r} must be numbers, got {values!r}") from None
+        if not all(math.isfinite(v) for v in values):
+            raise InvalidArgument(f"kinks of {name!r} must be finite, got {values!r}")
+        out[name] = values
+    return out
+
+
+def _declared(inputs: Mapping[str, Any]) -> dict[str, Input]:
+    out = {}
+    for name, spec in inputs.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InvalidArgument(f"input names must be identifiers, got {name!r}")
+        if isinstance(spec, tuple):
+            spec = Input("real", spec)
+        if not isinstance(spec, Input):
+            raise InvalidArgument(
+                f"input {name!r}: expected a declaration such as derivcheck.real(shape=(3,)) or a shape "
+                f"tuple, got {type(spec).__name__}"
+            )
+        out[name] = spec
+    if not out:
+        raise InvalidArgument("inputs must declare at least one argument")
+    return out
+
+
+def _usable_closed_form(closed_form: Callable, avals, name: str):
+    """The closed form as the checker runs it: traced and jitted if JAX can trace it,
+    otherwise on the host (NumPy code). Anything else it raises is one :class:`ClaimError`."""
+    if isinstance(closed_form, HostClosedForm):
+        host = closed_form
+    else:
+        try:
+            # Through a lambda: NumPy ufuncs cannot be weakly referenced, as eval_shape would.
+            jax.eval_shape(lambda *args: closed_form(*args), *avals)
+            return closed_form
+        except TRACER_ERRORS:
+            host = HostClosedForm(closed_form)
+        except Exception as exc:
+            raise ClaimError(f"{name}: the closed form raised {type(exc).__name__}: {exc}") from exc
+    try:
+        host.output_shape(avals)
+    except Exception as exc:
+        raise ClaimError(f"{name}: the closed form raised {type(exc).__name__} on NumPy inputs: {exc}") from exc
+    return host
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pair:
+    """What is compared: closed form and reference over named arguments."""
+
+    name: str
+    location: str
+    checked_against: str
+    closed_form: Callable
+    reference: Callable
+    names: tuple[str, ...]
+
+
+def _run(pair: _Pair, call: str, inputs, directions: Callable[[dict[str, jax.ShapeDtypeStruct]], dict],
+         kinks: dict[str, tuple[float, ...]], dtype: str, examples: int | None, seed: int | None,
+         profile: str | None, device, precision: str) -> Result:
+    """Check ``pair`` on declared inputs (bulk) or a strategy (point by point)."""
+    profile, seed = _profile_and_seed(profile, seed)
+    prof, examples, dev = check_arguments(profile, dtype, precision, examples, device)
+    document = Document(key="user", seed=_module_of(pair.closed_form), title=pair.name, author="")
+    if isinstance(inputs, st.SearchStrategy):
+        result = _strategy_check(pair, document, inputs, directions, kinks, dtype, prof, examples, seed, dev,
+                                 precision)
+    else:
+        declared = _declared(inputs)
+        avals = {n: jax.ShapeDtypeStruct(d.shape, np.dtype(dtype)) for n, d in declared.items()}
+        extra = directions(avals)
+        args = [Arg(n, d.shape, d.kind, float(d.bound), kinks.get(n, ())) for n, d in declared.items()]
+        args += [Arg(n, s.shape, "real", DIRECTION_BOUND) for n, s in extra.items()]
+        all_avals = tuple(jax.ShapeDtypeStruct(a.shape, np.dtype(dtype)) for a in args)
+        claim = Claim(
+            id=pair.name, document=document, location=pair.location, statement="",
+            closed_form=_usable_closed_form(pair.closed_form, all_avals, pair.name),
+            reference=pair.reference, domain=Domain(tuple(args)), checked_against=pair.checked_against,
+        )
+        result = verify(claim, dtype=dtype, examples=examples, seed=seed, profile=prof.name, device=dev,
+                        precision=precision)
+        result = dataclasses.replace(result, closed_form_path=getattr(claim.closed_form, "path", "") or "jit")
+    return dataclasses.replace(result, replay=_replay(call, pair.name, dtype, seed, prof.name, examples))
+
+
+class _Failure(Exception):
+    def __init__(self, point: tuple[np.ndarray, ...]):
+        super().__init__("counterexample")
+        self.point = point
+
+
+#: Rows in one batch of the strategy path: the drawn point and its kink variants, padded.
+STRATEGY_BATCH = 8
+#: With a strategy, Hypothesis draws this many points per example of the budget (plus one):
+#: 150 at the ``ci`` profile, at about a millisecond each.
+STRATEGY_POINTS_PER_EXAMPLE = 25
+
+
+def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, prof, examples, seed, dev,
+                    precision) -> Result:
+    """Hypothesis draws one point per example from the user's strategy, plus directions;
+    the point is checked with its kink variants (every element of a kinked argument set to
+    each kink value, DESIGN.md principle 5); a failure is shrunk by Hypothesis itself."""
+    np_dtype = np.dtype(dtype)
+    arg_names = pair.names
+    state: dict[str, Any] = {"closed_form": None, "shapes": set()}
+    totals = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0)
+    worst = dict(abs=0.0, rel=0.0, ratio=0.0, autodiff=0.0)
+    kink_positions = [(arg_names.index(n), v) for n, vs in kinks.items() for v in vs]
+
+    def as_point(drawn) -> tuple[np.ndarray, ...]:
+        if isinstance(drawn, Mapping):
+            if tuple(drawn) != arg_names:
+                raise InvalidArgument(f"the inputs strategy drew {tuple(drawn)}, expected keys {arg_names}")
+            drawn = tuple(drawn.values())
+        if not isinstance(drawn, tuple) or len(drawn) != len(arg_names):
+            raise InvalidArgument(
+                f"the inputs strategy must draw a dict {{name: array}} or a tuple of {len(arg_names)} arrays"
+            )
+        point = []
+        for name, x in zip(arg_names, drawn):
+            x = np.asarray(x, np.float64)
+            if not np.all(np.isfinite(x)):
+                raise InvalidArgument(f"the inputs strategy drew a non-finite value for {name!r}")
+            tiny = np.finfo(np_dtype).tiny
+            point.append(np.where(np.abs(x) < tiny, 0.0, x).astype(np_dtype))
+        return tuple(point)
+
+    def probe(data):
+        point = as_point(data.draw(strategy, label="inputs"))
+        avals = {n: jax.ShapeDtypeStruct(x.shape, np_dtype) for n, x in zip(arg_names, point)}
+        extra = directions(avals)
+        state["extra"] = tuple(extra)
+        point += tuple(
+            data.draw(KINDS["real"].point(s.shape, DIRECTION_BOUND, np.finfo(np_dtype).bits), label=n).astype(np_dtype)
+            for n, s in extra.items()
+        )
+        shapes = tuple(jax.ShapeDtypeStruct(x.shape, np_dtype) for x in point)
+        if state["closed_form"] is None:
+            state["closed_form"] = _usable_closed_form(pair.closed_form, shapes, pair.name)
+            state["checker"] = batched_checker(state["closed_form"], pair.reference, None,
+                                               tuple(() for _ in point), dtype, dev.platform, precision)
+        if shapes not in state["shapes"]:
+            validate_outputs(pair.name, state["closed_form"], pair.reference, list(shapes), dtype)
+            state["shapes"].add(shapes)
+        rows = [point]
+        for i, value in kink_positions:
+            rows.append(tuple(np.full_like(x, value) if k == i else x for k, x in enumerate(point)))
+        batch = tuple(np.stack([r[k] for r in rows] + [rows[0][k]] * (STRATEGY_BATCH - len(rows)))
+                      for k in range(len(point)))
+        m = run_batch(state["checker"], batch, dev)
+        if "failure" not in state:  # shrinking re-runs failing points: count the search only
+            n = len(rows)
+            totals["points"] += int(n - m.undecided[:n].sum())
+            totals["failures"] += int(m.failed[:n].sum())
+            for key in ("undecided", "cf_nonfinite", "ref_nonfinite"):
+                totals[key] += int(getattr(m, key)[:n].sum())
+            worst["abs"] = max(worst["abs"], float(m.abs_error.max()))
+            worst["rel"] = max(worst["rel"], float(m.rel_error.max()))
+            worst["ratio"] = max(worst["ratio"], float(m.ratio.max()))
+            worst["autodiff"] = max(worst["autodiff"], float(m.autodiff_error.max()))
+        if m.failed[: len(rows)].any():
+            state["failure"] = True
+            raise _Failure(rows[int(np.argmax(m.failed[: len(rows)]))])
+
+    if len(kink_positions) + 1 > STRATEGY_BATCH:
+        raise InvalidArgument(f"at most {STRATEGY_BATCH - 1} kink values with a strategy for inputs")
+    search = given(st.data())(probe)
+    search = settings(max_examples=(examples + 1) * STRATEGY_POINTS_PER_EXAMPLE, derandomize=prof.derandomize,
+                      phases=[Phase.generate, Phase.shrink], **_QUIET)(search)
+    if not prof.derandomize:
+        search = hypothesis_seed(seed)(search)
+    start = time.perf_counter()
+    counterexample = None
+    try:
+        search()
+    except _Failure as minimal:
+        point = minimal.point
+        shapes = tuple(jax.ShapeDtypeStruct(x.shape, np_dtype) for x in point)
+        detail = explain_point(state["checker"], point, STRATEGY_BATCH, dev, output_shape(state["closed_form"], shapes))
+        counterexample = {"inputs": {n: np.asarray(x, np.float64).tolist()
+                                     for n, x in zip(arg_names + state["extra"], point)},
+                          "dims": {}, "shrunk": True, **detail}
+    inside = SearchSummary(
+        points=totals["points"], failures=totals["failures"], undecided=totals["undecided"],
+        cf_nonfinite=totals["cf_nonfinite"], ref_nonfinite=totals["ref_nonfinite"], max_abs_error=worst["abs"],
+        max_rel_error=worst["rel"], max_error_ratio=worst["ratio"], autodiff_error=worst["autodiff"],
+        counterexample=counterexample,
+    )
+    claim = Claim(id=pair.name, document=document, location=pair.location, statement="",
+                  closed_form=pair.closed_form, reference=pair.reference, domain=Domain(()),
+                  checked_against=pair.checked_against)
+    result = result_of(claim, dtype, dev, inside, None, seed=seed, profile=prof.name, examples=examples,
+                       elapsed_s=time.perf_counter() - start, precision=precision, replay="")
+    return dataclasses.replace(result, closed_form_path=getattr(state["closed_form"], "path", "") or "jit")
+
+
+def check(
+    closed_form: Callable[..., Any],
+    reference: Callable[..., Any],
+    *,
+    inputs: Mapping[str, Any] | st.SearchStrategy,
+    derivative: Derivative | None = None,
+    wrt: str | Sequence[str] | None = None,
+    kinks: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
+    dtype: str = "float64",
+    examples: int | None = None,
+    seed: int | None = None,
+    profile: str | None = None,
+    device: str | jax.Device | None = None,
+    precision: str = "highest",
+    vectorized: bool | None = None,
+    name: str | None = None,
+) -> Result:
+    r"""Check a hand-written derivative against JAX autodiff; return the :class:`Result`.
+
+    With ``derivative`` named, ``reference`` is the forward function :math:`f` and the
+    truth is autodiff of it (:data:`DERIVATIVES`); with ``derivative=None`` it is an explicit
+    reference taking the same arguments as ``closed_form``. The closed form is judged at
+    every point against the float64 truth within the rounding-error bound of both
+    computations (:mod:`derivcheck.tolerance`); at a declared kink it must lie between the
+    one-sided derivatives.
+
+    Args:
+      closed_form: the derivative by hand. JAX code is traced, batched and compiled; code
+        JAX cannot trace (NumPy) runs on the host, vectorised over the batch where that
+        gives the same values, point by point otherwise (:mod:`derivcheck._host`).
+      reference: the forward function ``f(*inputs)`` (written in JAX), or the explicit truth.
+      inputs: ``{name: declaration}`` in ``f``'s argument order, a declaration being
+        ``derivcheck.real(shape=...)`` and friends (:mod:`derivcheck.declare`) or a shape
+        tuple; or a Hypothesis strategy drawing ``{name: array}`` (or a tuple) per point,
+        names then taken from ``reference``'s signature; it draws ``(examples + 1) * 25``
+        points one at a time, each with its kink variants.
+      derivative: which derivative of ``reference`` to take, or None (explicit reference).
+      wrt: the argument(s) differentiated, by name; defaults to the first input.
+      kinks: values where ``f`` is not differentiable, always among the inputs: a sequence
+        (for the one ``wrt`` argument) or ``{name: values}``.
+      dtype: ``"float32"`` or ``"float64"``: the closed form's inputs and outputs.
+      examples, seed, profile: the search budget and its seed (``DERIVCHECK_SEED``,
+        ``DERIVCHECK_PROFILE`` when unset; ``ci`` and 0 by default).
+      device, precision: as for :func:`derivcheck.verify`.
+      vectorized: for host closed forms, force a whole-batch call (True) or point-by-point
+        calls (False) instead of trying.
+      name: the name in results and messages (default: the closed form's).
+
+    Raises:
+      InvalidArgument: a bad argument to ``check`` itself.
+      ClaimError: a function that raised or returned the wrong shape, dtype or structure.
+    """
+    if derivative is not None and derivative not in DERIVATIVES:
+        raise InvalidArgument(f"unknown derivative {derivative!r}; choose one of {', '.join(DERIVATIVES)} or None")
+    if not callable(reference):
+        raise InvalidArgument(f"reference must be callable, got {type(reference).__name__}")
+    if not callable(closed_form):
+        raise InvalidArgument(f"closed_form must be callable, got {type(closed_form).__name__}")
+    name = name or _name_of(closed_form)
+    ref_name = _name_of(reference)
+    cf = HostClosedForm(closed_form, vectorized) if vectorized is not None else closed_form
+
+    if isinstance(inputs, st.SearchStrategy):
+        names = _strategy_names(reference, closed_form, derivative)
+    elif isinstance(inputs, Mapping):
+        names = tuple(_declared(inputs))
+    else:
+        raise InvalidArgument(
+            f"inputs must be a mapping {{name: declaration}} or a Hypothesis strategy, got {type(inputs).__name__}"
+        )
+    wrt_names = _wrt_names(wrt, names, names[:1])
+    positions = tuple(names.index(w) for w in wrt_names)
+    kinks_of = _kinks_by_name(kinks, wrt_names, names)
+    extra_names = _extra_names(derivative, wrt_names)
+
+    def directions(avals: dict[str, jax.ShapeDtypeStruct]) -> dict[str, jax.ShapeDtypeStruct]:
+        if derivative is None:
+            return {}
+        wide = [jax.ShapeDtypeStruct(a.shape, jnp.float64) for a in avals.values()]
+        out = _check_forward(reference, derivative, wide, positions, ref_name)
+        if derivative == "vjp":
+            return {"cotangent": jax.ShapeDtypeStruct(out.shape, next(iter(avals.values())).dtype)}
+        return {n: avals[w] for n, w in zip(extra_names, wrt_names)} if extra_names else {}
+
+    if derivative is None:
+        ref, location, against = reference, f"explicit reference {ref_name}", f"{ref_name} (explicit reference)"
+    else:
+        ref = reference_for(reference, derivative, positions, len(names))
+        location = f"{derivative} of {ref_name} w.r.t. {', '.join(wrt_names)}"
+        against = f"JAX autodiff: {derivative} of {ref_name}"
+    pair = _Pair(name, location, against, cf, ref, names)
+    return _run(pair, "check", inputs, directions, kinks_of, dtype, examples, seed, profile, device, precision)
+
+
+def _strategy_names(reference, closed_form, derivative) -> tuple[str, ...]:
+    """Argument names when inputs come from a strategy: the forward function's parameters."""
+    fn = reference if derivative is not None else closed_form
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        raise InvalidArgument(
+            f"with a strategy for inputs, {_name_of(fn)} needs an inspectable signature to name its arguments"
+        ) from None
+    names = tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    if not names:
+        raise InvalidArgument(f"{_name_of(fn)} takes no positional arguments")
+    return names
+
+
+def _custom_rule_pair(f, kind: str, names: tuple[str, ...], wrt: tuple[str, ...], name: str | None) -> _Pair:
+    positions = tuple(names.index(w) for w in wrt)
+    arity = len(names)
+
+    def rule_of(fn):
+        def rule(*args):
+            primals, directions = args[:arity], args[arity:]
+            g = _substituting(fn, primals, positions)
+            chosen = tuple(primals[i] for i in positions)
+            if kind == "vjp":
+                out, pull = jax.vjp(g, *chosen)
+                return {"primal": out, **{f"vjp wrt {w}": c for w, c in zip(wrt, pull(directions[0]))}}
+            out, tangent = jax.jvp(g, chosen, tuple(directions))
+            return {"primal": out, "jvp": tangent}
+
+        return rule
+
+    fname = _name_of(f)
+    return _Pair(
+        name or fname, f"custom_{kind} rule of {fname} w.r.t. {', '.join(wrt)}",
+        f"JAX autodiff of the primal definition of {fname}", rule_of(f), rule_of(f.fun), names,
+    )
+
+
+def _check_custom(f, kind: str, inputs, wrt, kinks, name, options) -> Result:
+    cls = jax.custom_vjp if kind == "vjp" else jax.custom_jvp
+    if not isinstance(f, cls):
+        raise InvalidArgument(
+            f"check_custom_{kind} needs a function decorated with @jax.custom_{kind}, got {type(f).__name__}"
+        )
+    if isinstance(inputs, st.SearchStrategy):
+        names = _strategy_names(f.fun, f.fun, "rule")
+    elif isinstance(inputs, Mapping):
+        names = tuple(_declared(inputs))
+    else:
+        raise InvalidArgument(f"inputs must be a mapping or a Hypothesis strategy, got {type(inputs).__name__}")
+    fixed = set(getattr(f, "nondiff_argnums", ()) or ())
+    wrt_names = _wrt_names(wrt, names, [n for i, n in enumerate(names) if i not in fixed])
+    if any(names.index(w) in fixed for w in wrt_names):
+        raise InvalidArgument(f"wrt {wrt_names} includes a nondiff_argnums argument of {_name_of(f)}")
+    kinks_of = _kinks_by_name(kinks, wrt_names, names)
+    pair = _custom_rule_pair(f, kind, names, wrt_names, name)
+    positions = tuple(names.index(w) for w in wrt_names)
+
+    def directions(avals):
+        wide = [jax.ShapeDtypeStruct(a.shape, jnp.float64) for a in avals.values()]
+        out = _check_forward(f.fun, "vjp" if kind == "vjp" else "jvp", wide, positions, _name_of(f))
+        dtype = next(iter(avals.values())).dtype
+        if kind == "vjp":
+            return {"cotangent": jax.ShapeDtypeStruct(out.shape, dtype)}
+        return {n: avals[w] for n, w in zip(_extra_names("jvp", wrt_names), wrt_names)}
+
+    return _run(pair, f"check_custom_{kind}", inputs, directions, kinks_of, **options)
+
+
+def check_custom_vjp(
+    f: Callable[..., Any],
+    *,
+    inputs: Mapping[str, Any] | st.SearchStrategy,
+    wrt: str | Sequence[str] | None = None,
+    kinks: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
+    dtype: str = "float64",
+    examples: int | None = None,
+    seed: int | None = None,
+    profile: str | None = None,
+    device: str | jax.Device | None = None,
+    precision: str = "highest",
+    name: str | None = None,
+) -> Result:
+    r"""Check the rule of a ``jax.custom_vjp`` function against autodiff of its primal.
+
+    For inputs :math:`x` and a cotangent :math:`c` (drawn for you, shaped like the output),
+    the rule's primal output and :math:`c^\top J` (through ``fwd``/``bwd``) are compared
+    with ``f``'s undecorated definition and ``jax.vjp`` of it. Outputs are named ``primal``
+    and ``vjp wrt <name>``; ``wrt`` defaults to every input not in ``nondiff_argnums``.
+    Other arguments as for :func:`check`.
+    """
+    options = dict(dtype=dtype, examples=examples, seed=seed, profile=profile, device=device, precision=precision)
+    return _check_custom(f, "vjp", inputs, wrt, kinks, name, options)
+
+
+def check_custom_jvp(
+    f: Callable[..., Any],
+    *,
+    inputs: Mapping[str, Any] | st.SearchStrategy,
+    wrt: str | Sequence[str] | None = None,
+    kinks: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
+    dtype: str = "float64",
+    examples: int | None = None,
+    seed: int | None = None,
+    profile: str | None = None,
+    device: str | jax.Device | None = None,
+    precision: str = "highest",
+    name: str | None = None,
+) -> Result:
+    r"""Check the rule of a ``jax.custom_jvp`` function against autodiff of its primal.
+
+    For inputs :math:`x` and tangents :math:`t` (drawn for you, one per ``wrt`` argument,
+    named ``tangent`` or ``tangent_<name>``), the rule's primal output and :math:`J t` are
+    compared with ``jax.jvp`` of ``f``'s undecorated definition. Outputs are named
+    ``primal`` and ``jvp``. Other arguments as for :func:`check`.
+    """
+    options = dict(dtype=dtype, examples=examples, seed=seed, profile=profile, device=device, precision=precision)
+    return _check_custom(f, "jvp", inputs, wrt, kinks, name, options)
+
