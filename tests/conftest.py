@@ -1,7 +1,6 @@
 """JAX made strict for the tests; Hypothesis budgets by profile (DERIVCHECK_PROFILE)."""
 
 import os
-from pathlib import Path
 
 import jax
 import pytest
@@ -11,12 +10,6 @@ import derivcheck  # noqa: F401  (switches on float64 before any array exists)
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-# The test workers share compiled checkers through JAX's persistent cache: a reference stage
-# compiled for a catalog test is loaded, not recompiled, by the planted-fault tests of the
-# same claim on the other worker. Compile time dominates the suite on the CPU.
-_CACHE = Path(__file__).resolve().parents[1] / ".jax_cache"
-jax.config.update("jax_compilation_cache_dir", str(_CACHE))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 # Profiles for the tests' own Hypothesis properties; the catalog's budgets are
 # derivcheck's profiles of the same names (derivcheck.profiles).
