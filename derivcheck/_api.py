@@ -31,7 +31,7 @@ from derivcheck.claims import Arg, Claim, Document, Domain
 from derivcheck.declare import Input
 from derivcheck.errors import ClaimError, InvalidArgument
 from derivcheck.inputs import KINDS
-from derivcheck.results import Result, SearchSummary
+from derivcheck.results import RATIO_LOG10_EDGES, Result, SearchSummary, ratio_histogram
 
 __all__ = ["DERIVATIVES", "Derivative", "check", "check_custom_jvp", "check_custom_vjp"]
 
@@ -309,6 +309,7 @@ def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, p
     totals = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0)
     worst = dict(abs=0.0, rel=0.0, ratio=0.0, autodiff=0.0)
     kink_positions = [(arg_names.index(n), v) for n, vs in kinks.items() for v in vs]
+    histogram = np.zeros(len(RATIO_LOG10_EDGES) + 1, np.int64)
 
     def as_point(drawn) -> tuple[np.ndarray, ...]:
         if isinstance(drawn, Mapping):
@@ -361,6 +362,8 @@ def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, p
             worst["rel"] = max(worst["rel"], float(m.rel_error.max()))
             worst["ratio"] = max(worst["ratio"], float(m.ratio.max()))
             worst["autodiff"] = max(worst["autodiff"], float(m.autodiff_error.max()))
+            decided = np.arange(len(m.failed)) < n
+            histogram[:] += ratio_histogram(m.ratio, m.failed & decided, decided & ~m.undecided)
         if m.failed[: len(rows)].any():
             state["failure"] = True
             raise _Failure(rows[int(np.argmax(m.failed[: len(rows)]))])
@@ -387,7 +390,7 @@ def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, p
         points=totals["points"], failures=totals["failures"], undecided=totals["undecided"],
         cf_nonfinite=totals["cf_nonfinite"], ref_nonfinite=totals["ref_nonfinite"], max_abs_error=worst["abs"],
         max_rel_error=worst["rel"], max_error_ratio=worst["ratio"], autodiff_error=worst["autodiff"],
-        counterexample=counterexample,
+        counterexample=counterexample, ratio_histogram=tuple(int(k) for k in histogram),
     )
     claim = Claim(id=pair.name, document=document, location=pair.location, statement="",
                   closed_form=pair.closed_form, reference=pair.reference, domain=Domain(()),

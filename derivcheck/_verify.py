@@ -15,7 +15,7 @@ from derivcheck.claims import Claim, Domain
 from derivcheck.errors import InvalidArgument
 from derivcheck.inputs import REGIMES, BatchPlan, batch_plans, buckets_by_size, draw_batch, point_strategy
 from derivcheck.profiles import Profile, profile_named
-from derivcheck.results import Result, SearchSummary, Verdict
+from derivcheck.results import RATIO_LOG10_EDGES, Result, SearchSummary, Verdict, ratio_histogram
 from derivcheck.tolerance import tolerance_for
 
 __all__ = ["PRECISIONS", "check_arguments", "devices_of", "resolve_device", "result_of", "verify"]
@@ -77,6 +77,7 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
     totals = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0)
     worst = dict(abs=0.0, rel=0.0, ratio=0.0, autodiff=0.0)
     first_failure: list[tuple[int, tuple[np.ndarray, ...]]] = []
+    histogram = np.zeros(len(RATIO_LOG10_EDGES) + 1, np.int64)
     validated: set[int] = set()
 
     def run_plan(plan: BatchPlan) -> None:
@@ -96,6 +97,7 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
         worst["rel"] = max(worst["rel"], float(m.rel_error.max()))
         worst["ratio"] = max(worst["ratio"], float(m.ratio.max()))
         worst["autodiff"] = max(worst["autodiff"], float(m.autodiff_error.max()))
+        histogram[:] += ratio_histogram(m.ratio, m.failed, decided)
         # An exact formula's tolerance is one smallest normal: its ratio can overflow.
         ratio = np.nan_to_num(m.ratio.max(), posinf=np.finfo(np.float64).max)
         target(float(np.log1p(ratio)), label="log(1 + error / tolerance)")
@@ -122,6 +124,7 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
         cf_nonfinite=totals["cf_nonfinite"], ref_nonfinite=totals["ref_nonfinite"],
         max_abs_error=worst["abs"], max_rel_error=worst["rel"], max_error_ratio=worst["ratio"],
         autodiff_error=worst["autodiff"], counterexample=counterexample,
+        ratio_histogram=tuple(int(n) for n in histogram),
     )
 
 
@@ -272,5 +275,5 @@ def result_of(claim: Claim, dtype: str, dev, inside: SearchSummary, outside: Sea
         max_error_ratio=inside.max_error_ratio, autodiff_error=inside.autodiff_error,
         counterexample=inside.counterexample, outside=outside, seed=seed, profile=profile,
         examples=examples, elapsed_s=elapsed_s, replay=replay, jax_version=jax.__version__,
-        matmul_precision=precision,
+        matmul_precision=precision, ratio_histogram=inside.ratio_histogram,
     )

@@ -85,6 +85,22 @@ def _build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--format", choices=("table", "json"), default="table")
     verify.add_argument("--junit", metavar="PATH", help="also write JUnit XML here")
 
+    report = commands.add_parser("report", help="write per-document HTML and Markdown reports of the verdicts")
+    report.add_argument("--document", help="document key, seed file name or number (e.g. 000); default: all")
+    report.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
+    report.add_argument("--out", metavar="DIR", default="reports", help="where to write (default: reports/)")
+    report.add_argument("--from", dest="from_run", metavar="RUN.json",
+                        help="draw the reports from a saved run (derivcheck verify --format json, or a run.json) "
+                             "instead of checking")
+    report.add_argument("--dtype", choices=("float32", "float64", "all"), default=None)
+    report.add_argument("--examples", type=_non_negative, help="Hypothesis examples per claim and dtype")
+    report.add_argument("--seed", type=_non_negative, default=None, help="default 0")
+    report.add_argument("--profile", choices=("ci", "dev", "thorough"), default=None, help="default ci")
+    report.add_argument("--device", metavar="DEVICE", help="cpu, gpu or tpu, optionally with an index (cpu:1)")
+    report.add_argument("--precision", choices=("highest", "default"), default=None, help="default highest")
+    report.add_argument("--jobs", type=_positive, metavar="N",
+                        help="worker processes (default: one per core on the CPU, 1 on an accelerator)")
+
     selftest = commands.add_parser("selftest", help="plant faults in every closed form and report the kill rates")
     selftest.add_argument("--document", help="document key, seed file name or number (e.g. 000)")
     selftest.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
@@ -206,6 +222,66 @@ def _cmd_verify(args) -> int:
     return EXIT_OK if gate else EXIT_GATE_FAILED
 
 
+def _cmd_report(args) -> int:
+    from derivcheck._checker import ClaimError
+    from derivcheck._report import load_run, write_reports
+    from derivcheck._runner import default_jobs, verify_claims
+    from derivcheck._verify import resolve_device
+    from derivcheck.catalog import catalog, select
+    from derivcheck.results import environment
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a directory")
+    _check_writable(str(out / "index.html") if out.is_dir() else args.out)
+    chosen = select(document=args.document, pattern=args.claim)
+    if args.from_run:
+        run_options = {"--dtype": args.dtype, "--examples": args.examples, "--seed": args.seed,
+                       "--profile": args.profile, "--device": args.device, "--precision": args.precision,
+                       "--jobs": args.jobs}
+        given = [name for name, value in run_options.items() if value is not None]
+        if given:
+            raise UsageError(f"--from reads a saved run; {', '.join(given)} would need a new one")
+        env, results = load_run(args.from_run)
+        known = {c.id for c in catalog()}
+        unknown = sorted({r.id for r in results} - known)
+        if unknown:
+            raise UsageError(f"--from {args.from_run}: claims not in this catalog: {', '.join(unknown[:3])}")
+        wanted = {c.id for c in chosen}
+        results = [r for r in results if r.id in wanted]
+        if not results:
+            raise UsageError(f"--from {args.from_run}: no results for the claims selected")
+    else:
+        device = resolve_device(args.device)
+        dtype = args.dtype or "all"
+        dtypes = ("float32", "float64") if dtype == "all" else (dtype,)
+        seed, profile, precision = args.seed or 0, args.profile or "ci", args.precision or "highest"
+        progress = _Progress(len(chosen) * len(dtypes))
+        start = time.perf_counter()
+
+        def done(claim, results) -> None:
+            for result in results:
+                progress.finish(f"{claim.id} [{result.dtype}]", result.verdict, result.elapsed_s)
+
+        jobs = args.jobs or default_jobs(device.platform)
+        try:
+            results = verify_claims(chosen, dtypes, jobs=jobs, on_start=lambda claim: progress.start(claim.id),
+                                    on_done=done, examples=args.examples, seed=seed, profile=profile,
+                                    devices=[args.device], precision=precision, seeds=[seed])
+        except ClaimError as exc:
+            raise UsageError(str(exc)) from None
+        env = environment(device) | {"seed": seed, "seeds": 1, "profile": profile, "matmul_precision": precision,
+                                     "jobs": jobs, "wall_time_s": round(time.perf_counter() - start, 3)}
+    checked = {r.id for r in results}
+    documents = {c.document.key for c in chosen if c.id in checked}
+    claims = [c for c in chosen if c.document.key in documents]
+    written = write_reports(results, env, claims, out)
+    failures = sum(not r.passed for r in results)
+    print(f"wrote {len(written)} files to {out}/ ({len(documents)} documents, {len(results)} results"
+          + (f", {failures} failures" if failures else "") + f"); open {out / 'index.html'}")
+    return EXIT_OK if not failures else EXIT_GATE_FAILED
+
+
 def _cmd_selftest(args) -> int:
     from derivcheck._output import selftest_json, selftest_table
     from derivcheck._runner import default_jobs, run_claims
@@ -272,7 +348,8 @@ def _cmd_bench(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
-        commands = {"list": _cmd_list, "verify": _cmd_verify, "selftest": _cmd_selftest, "bench": _cmd_bench}
+        commands = {"list": _cmd_list, "verify": _cmd_verify, "report": _cmd_report, "selftest": _cmd_selftest,
+                    "bench": _cmd_bench}
         return commands[args.command](args)
     except (UsageError, InvalidArgument) as exc:
         print(f"derivcheck: error: {exc}", file=sys.stderr)

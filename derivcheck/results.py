@@ -8,8 +8,11 @@ import sys
 from typing import Any
 
 import jax
+import numpy as np
 
-__all__ = ["FAILURE_VERDICTS", "Result", "Verdict", "environment"]
+__all__ = [
+    "FAILURE_VERDICTS", "RATIO_LOG10_EDGES", "Result", "SearchSummary", "Verdict", "environment", "ratio_histogram",
+]
 
 
 class Verdict:
@@ -23,6 +26,26 @@ class Verdict:
 
 
 FAILURE_VERDICTS = frozenset({Verdict.FAILED, Verdict.ERRATUM_NOT_REPRODUCED})
+
+
+#: Bin edges of the error histogram in :math:`\log_{10}(|error| / tolerance)`, from 1e-6 to
+#: 1e3 of the tolerance in half decades; the tolerance itself is the edge at 0.
+RATIO_LOG10_EDGES: tuple[float, ...] = tuple(k / 2 for k in range(-12, 7))
+
+
+def ratio_histogram(ratio: np.ndarray, failed: np.ndarray, decided: np.ndarray) -> np.ndarray:
+    """Decided points counted by their worst error / tolerance: one count below the first
+    edge (exact agreement included), one per bin of :data:`RATIO_LOG10_EDGES`, one above
+    the last. A failure without a finite ratio (a non-finite closed form) counts above."""
+    r = np.where(failed & ~(ratio > 1), np.inf, ratio)[decided | failed]
+    with np.errstate(divide="ignore"):
+        bins = np.searchsorted(RATIO_LOG10_EDGES, np.log10(r), side="right")
+    return np.bincount(bins, minlength=len(RATIO_LOG10_EDGES) + 1)
+
+
+def _number(x: Any) -> Any:
+    """A float back from JSON, where non-finite floats are spelled as strings."""
+    return float(x) if isinstance(x, str) and x in ("nan", "inf", "-inf") else x
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +62,14 @@ class SearchSummary:
     max_error_ratio: float
     autodiff_error: float
     counterexample: dict[str, Any] | None
+    ratio_histogram: tuple[int, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchSummary:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: _number(v) for k, v in data.items() if k in fields}
+        values["ratio_histogram"] = tuple(values.get("ratio_histogram", ()))
+        return cls(**values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +102,8 @@ class Result:
     #: How the closed form ran: ``jit`` (traced, batched, compiled), or on the host for
     #: NumPy code, ``host, vectorised`` or ``host, point by point``.
     closed_form_path: str = "jit"
+    #: Points by error / tolerance (:func:`ratio_histogram`), for the figures of reports.
+    ratio_histogram: tuple[int, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -81,6 +114,18 @@ class Result:
         out = dataclasses.asdict(self)
         out["passed"] = self.passed
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Result:
+        """The result written by :meth:`to_json` (as ``derivcheck verify --format json`` does)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        missing = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING} - set(data)
+        if missing:
+            raise ValueError(f"a result lacks {', '.join(sorted(missing))}")
+        values = {k: _number(v) for k, v in data.items() if k in fields}
+        values["outside"] = SearchSummary.from_json(data["outside"]) if data.get("outside") else None
+        values["ratio_histogram"] = tuple(values.get("ratio_histogram", ()))
+        return cls(**values)
 
 
 def environment(device: jax.Device) -> dict[str, Any]:
