@@ -3,8 +3,8 @@
 Every mutation operator of :mod:`derivcheck.mutants` is applied to the closed form of every
 claim that is not an erratum (a fault planted in a formula already known to be wrong cannot
 be told apart from the erratum; the corrections are mutated like every claim that holds).
-The mutated claim is checked in each dtype on one fixed batch of 128 points of one shape
-bucket: the middle sizes, or every dimension 3 for operators that need square matrices or
+The mutated claim is checked in each dtype on the fixed batches of 128 points (one per input
+regime) of one shape bucket: the middle sizes, or every dimension 3 for operators that need square matrices or
 equal shapes. A mutant is
 
 * ``killed`` when the check fails it,

@@ -14,8 +14,8 @@ class Profile:
     """How much to search.
 
     Attributes:
-      examples: Hypothesis examples (batches) per claim and dtype, besides one fixed batch
-        per shape bucket that always runs first.
+      examples: Hypothesis examples (batches) per claim and dtype, besides the fixed
+        batches that always run first (every shape bucket and every input regime once).
       points: points per batch; each batch is one compiled, vmapped call.
       shrink_examples: single-point examples Hypothesis may try to shrink a failure.
       derandomize: the same inputs on every run (CI), or fresh ones (development).
@@ -29,7 +29,7 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    # 5 generated + 3 bucket batches of 128 points: at least 1,024 points per claim.
+    # 5 generated + 5 fixed batches (every bucket and regime) of 128 points: 1,280 per claim.
     "ci": Profile("ci", examples=5, points=128, shrink_examples=150, derandomize=True),
     "dev": Profile("dev", examples=5, points=128, shrink_examples=150, derandomize=False),
     "thorough": Profile("thorough", examples=40, points=512, shrink_examples=600, derandomize=False),
