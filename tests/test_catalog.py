@@ -22,7 +22,11 @@ def test_claim_has_its_expected_verdict(claim, dtype, profile):
     assert result.verdict == EXPECTED_VERDICT[claim.expected], (result.detail, result.counterexample)
     assert result.passed
     assert result.points >= MIN_POINTS
-    assert result.undecided == 0
+    if claim.expected != "erratum":
+        # Undecided points (a non-finite bound) could hide a failure of a claim that holds.
+        # An erratum is already shown wrong by the points that fail; its own overflow (Challa's
+        # scaled-input fix in float32, near exp's limit) is reported, never compared.
+        assert result.undecided == 0
     if claim.expected != "holds":
         # Every failure the suite reports carries a counterexample and a replay command.
         failing = result if claim.expected == "erratum" else result.outside
