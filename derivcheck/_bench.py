@@ -19,7 +19,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -65,10 +64,6 @@ class ThroughputRow:
     check_grads_points: int
     check_grads_s: float
     check_grads_note: str
-
-    @staticmethod
-    def rate(points: int, seconds: float) -> float:
-        return points / seconds if seconds > 0 else math.inf
 
 
 def _timed(fn: Callable[[], Any]) -> float:

@@ -243,7 +243,7 @@ def _kills(rows) -> list[tuple[str, ...]]:
 
 def selftest_table(records) -> str:
     """Kill rates per operator and per claim; equivalent mutants and survivors listed."""
-    from derivcheck._selftest import kill_rates
+    from derivcheck._selftest import kill_rates, kill_totals
 
     lines = ["Kill rate per operator (equivalent mutants are listed, not counted)",
              _table(_kills(kill_rates(records, lambda r: r.operator)), ("operator", "killed", "rate", "equivalent")),
@@ -252,10 +252,9 @@ def selftest_table(records) -> str:
     for r in records:
         if r.status != "killed":
             lines.append(f"{r.status}: {r.claim} [{r.dtype}] {r.operator}: {r.detail}")
-    killed = sum(r.status == "killed" for r in records)
-    counted = sum(r.status != "equivalent" for r in records)
+    killed, counted, equivalent = kill_totals(records)
     bad = sum(not r.ok for r in records)
-    lines.append(f"{len(records)} mutants: {killed} of {counted} killed, {len(records) - counted} equivalent. "
+    lines.append(f"{len(records)} mutants: {killed} of {counted} killed, {equivalent} equivalent. "
                  f"Self-test {'FAILED' if bad else 'passed'}.")
     return "\n".join(lines)
 

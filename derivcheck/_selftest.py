@@ -29,7 +29,7 @@ from derivcheck.claims import Claim, Domain
 from derivcheck.inputs import BatchPlan, draw_batch
 from derivcheck.mutants import MUTANTS
 
-__all__ = ["MutantRecord", "kill_rates", "mutants_of", "selftest_claim"]
+__all__ = ["MutantRecord", "kill_rates", "kill_totals", "mutants_of", "selftest_claim"]
 
 # Operators that only apply where matrices are square or arguments share a shape.
 _SQUARE = frozenset({"dropped transpose", "extra transpose", "wrong reduction axis", "swapped arguments"})
@@ -112,3 +112,9 @@ def kill_rates(records: Sequence[MutantRecord], key: Callable[[MutantRecord], st
         groups.setdefault(key(r), []).append(r)
     return [(g, sum(r.status == "killed" for r in rs), sum(r.status != "equivalent" for r in rs),
              sum(r.status == "equivalent" for r in rs)) for g, rs in groups.items()]
+
+
+def kill_totals(records: Sequence[MutantRecord]) -> tuple[int, int, int]:
+    """(killed, counted, equivalent) over all ``records``."""
+    ((_, *totals),) = kill_rates(records, lambda r: "all") or (("all", 0, 0, 0),)
+    return tuple(totals)

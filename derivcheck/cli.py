@@ -55,25 +55,37 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+_DOCUMENT_HELP = "document key, seed file name or number (e.g. 000)"
+_DEVICE_HELP = "cpu, gpu or tpu, optionally with an index (cpu:1); default: JAX's default device"
+
+
+def _add_selection(parser: argparse.ArgumentParser, *, dtype_default: str | None = "all") -> None:
+    """The options every checking command shares: which claims, in which dtypes."""
+    parser.add_argument("--document", help=_DOCUMENT_HELP)
+    parser.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
+    parser.add_argument("--dtype", choices=("float32", "float64", "all"), default=dtype_default)
+
+
+def _dtypes(choice: str | None) -> tuple[str, ...]:
+    return ("float32", "float64") if choice in (None, "all") else (choice,)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="derivcheck", description="Verify hand-derived gradients against JAX autodiff.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     lister = commands.add_parser("list", help="list the claims of the catalog")
-    lister.add_argument("--document", help="document key, seed file name or number (e.g. 000)")
+    lister.add_argument("--document", help=_DOCUMENT_HELP)
     lister.add_argument("--format", choices=("table", "json"), default="table")
 
     verify = commands.add_parser("verify", help="check claims and gate on the verdicts")
-    verify.add_argument("--document", help="document key, seed file name or number (e.g. 000)")
-    verify.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
-    verify.add_argument("--dtype", choices=("float32", "float64", "all"), default="all")
+    _add_selection(verify)
     verify.add_argument("--examples", type=_non_negative, help="Hypothesis examples per claim and dtype")
     verify.add_argument("--seed", type=_non_negative, default=0)
     verify.add_argument("--seeds", type=_positive, default=1, metavar="N",
                         help="check with N seeds, --seed to --seed + N - 1 (false-alarm runs)")
     verify.add_argument("--profile", choices=("ci", "dev", "thorough"), default="ci")
-    verify.add_argument("--device", metavar="DEVICE",
-                        help="cpu, gpu or tpu, optionally with an index (cpu:1); default: JAX's default device")
+    verify.add_argument("--device", metavar="DEVICE", help=_DEVICE_HELP)
     verify.add_argument("--all-devices", action="store_true",
                         help="check on every device of the platform and compare the results")
     verify.add_argument("--precision", choices=("highest", "default"), default="highest",
@@ -86,35 +98,29 @@ def _build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--junit", metavar="PATH", help="also write JUnit XML here")
 
     report = commands.add_parser("report", help="write per-document HTML and Markdown reports of the verdicts")
-    report.add_argument("--document", help="document key, seed file name or number (e.g. 000); default: all")
-    report.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
+    _add_selection(report, dtype_default=None)  # None: not given, which --from needs to know
     report.add_argument("--out", metavar="DIR", default="reports", help="where to write (default: reports/)")
     report.add_argument("--from", dest="from_run", metavar="RUN.json",
                         help="draw the reports from a saved run (derivcheck verify --format json, or a run.json) "
                              "instead of checking")
-    report.add_argument("--dtype", choices=("float32", "float64", "all"), default=None)
     report.add_argument("--examples", type=_non_negative, help="Hypothesis examples per claim and dtype")
     report.add_argument("--seed", type=_non_negative, default=None, help="default 0")
     report.add_argument("--profile", choices=("ci", "dev", "thorough"), default=None, help="default ci")
-    report.add_argument("--device", metavar="DEVICE", help="cpu, gpu or tpu, optionally with an index (cpu:1)")
+    report.add_argument("--device", metavar="DEVICE", help=_DEVICE_HELP)
     report.add_argument("--precision", choices=("highest", "default"), default=None, help="default highest")
     report.add_argument("--jobs", type=_positive, metavar="N",
                         help="worker processes (default: one per core on the CPU, 1 on an accelerator)")
 
     selftest = commands.add_parser("selftest", help="plant faults in every closed form and report the kill rates")
-    selftest.add_argument("--document", help="document key, seed file name or number (e.g. 000)")
-    selftest.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
-    selftest.add_argument("--dtype", choices=("float32", "float64", "all"), default="all")
+    _add_selection(selftest)
     selftest.add_argument("--operator", action="append", metavar="NAME",
                           help="only this mutation operator (repeatable; default: all)")
     selftest.add_argument("--jobs", type=_positive, metavar="N", help="worker processes (default: one per core)")
     selftest.add_argument("--format", choices=("table", "json"), default="table")
 
     bench = commands.add_parser("bench", help="measure checking throughput, compile time and closed-form cost")
-    bench.add_argument("--document", help="document key, seed file name or number (e.g. 000)")
-    bench.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
-    bench.add_argument("--dtype", choices=("float32", "float64", "all"), default="all")
-    bench.add_argument("--device", choices=("cpu", "gpu", "tpu"), help="default: JAX's default device")
+    _add_selection(bench)
+    bench.add_argument("--device", metavar="DEVICE", help=_DEVICE_HELP)
     bench.add_argument("--section", choices=("throughput", "scaling", "all"), default="all")
     bench.add_argument("--points", type=_positive, default=128, help="points per batch (batched checker)")
     bench.add_argument("--batches", type=_positive, default=4, help="timed batches per claim and dtype")
@@ -188,7 +194,7 @@ def _cmd_verify(args) -> int:
         _check_cache_dir(args.compile_cache)
     claims = select(document=args.document, pattern=args.claim)
     device = resolve_device(args.device)
-    dtypes = ("float32", "float64") if args.dtype == "all" else (args.dtype,)
+    dtypes = _dtypes(args.dtype)
     devices = [f"{d.platform}:{k}" for k, d in enumerate(devices_of(device.platform))] if args.all_devices \
         else [args.device]
     progress = _Progress(len(claims) * len(dtypes) * len(devices) * args.seeds)
@@ -253,8 +259,7 @@ def _cmd_report(args) -> int:
             raise UsageError(f"--from {args.from_run}: no results for the claims selected")
     else:
         device = resolve_device(args.device)
-        dtype = args.dtype or "all"
-        dtypes = ("float32", "float64") if dtype == "all" else (dtype,)
+        dtypes = _dtypes(args.dtype)
         seed, profile, precision = args.seed or 0, args.profile or "ci", args.precision or "highest"
         progress = _Progress(len(chosen) * len(dtypes))
         start = time.perf_counter()
@@ -285,6 +290,7 @@ def _cmd_report(args) -> int:
 def _cmd_selftest(args) -> int:
     from derivcheck._output import selftest_json, selftest_table
     from derivcheck._runner import default_jobs, run_claims
+    from derivcheck._selftest import kill_totals
     from derivcheck.catalog import select
     from derivcheck.mutants import MUTANTS
 
@@ -295,13 +301,12 @@ def _cmd_selftest(args) -> int:
     claims = [c for c in select(document=args.document, pattern=args.claim) if c.expected != "erratum"]
     if not claims:
         raise UsageError("only errata match: their closed forms are already wrong, and are not mutated")
-    dtypes = ("float32", "float64") if args.dtype == "all" else (args.dtype,)
+    dtypes = _dtypes(args.dtype)
     progress = _Progress(len(claims))
     start = time.perf_counter()
 
     def done(claim, records) -> None:
-        killed = sum(r.status == "killed" for r in records)
-        counted = sum(r.status != "equivalent" for r in records)
+        killed, counted, _ = kill_totals(records)
         progress.finish(claim.id, f"{killed}/{counted} killed", time.perf_counter() - start)
 
     records = run_claims("selftest", claims, dtypes, jobs=args.jobs or default_jobs("cpu"), on_done=done,
@@ -318,7 +323,7 @@ def _cmd_bench(args) -> int:
     from derivcheck.results import environment
 
     device = resolve_device(args.device)
-    dtypes = ("float32", "float64") if args.dtype == "all" else (args.dtype,)
+    dtypes = _dtypes(args.dtype)
     rows, events, scaling = [], None, []
     if args.section in ("throughput", "all"):
         claims = select(document=args.document, pattern=args.claim)

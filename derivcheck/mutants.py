@@ -19,7 +19,7 @@ from jax import lax
 from jax.extend import core
 
 __all__ = [
-    "MUTANTS", "ONE_ELEMENT_ULPS", "count_droppable_transposes", "dropped_transposes", "extra_transpose",
+    "MUTANTS", "ONE_ELEMENT_ULPS", "dropped_transposes", "extra_transpose",
     "factor_of_two", "first_term_only", "one_branch_negated", "one_element_off", "one_over_n",
     "sign_flip", "swapped_arguments", "wrong_reduction_axis",
 ]
@@ -234,11 +234,6 @@ def one_branch_negated(fn, args=()):
     """The last case of every float ``select`` negated: one branch's sign wrong (the sign of
     a kinked derivative such as softsign's σ'' on one side)."""
     return _rewritten(fn, _negate_last_case, args)
-
-
-def count_droppable_transposes(fn: Callable[..., Any], *args: Any) -> int:
-    """How many shape-preserving transposes ``fn`` makes at these argument shapes."""
-    return sum(_droppable(e) for e in jax.make_jaxpr(fn)(*args).jaxpr.eqns)
 
 
 #: The mutation operators, by name: ``operator(closed_form, example_args)`` returns a

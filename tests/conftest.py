@@ -31,7 +31,7 @@ def pytest_terminal_summary(terminalreporter):
     import json
 
     from derivcheck._output import _kills, _table
-    from derivcheck._selftest import MutantRecord, kill_rates
+    from derivcheck._selftest import MutantRecord, kill_rates, kill_totals
 
     records = [
         MutantRecord(**m)
@@ -42,8 +42,7 @@ def pytest_terminal_summary(terminalreporter):
         for m in json.loads(value)
     ]
     if records:
-        killed = sum(r.status == "killed" for r in records)
-        counted = sum(r.status != "equivalent" for r in records)
+        killed, counted, _ = kill_totals(records)
         terminalreporter.write_sep("-", f"mutation self-test: {killed} of {counted} mutants killed")
         rows = _kills(kill_rates(records, lambda r: r.operator))
         terminalreporter.write_line(_table(rows, ("operator", "killed", "rate", "equivalent")))
