@@ -193,7 +193,7 @@ def _result_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
     ]
 
 
-_RESULT_HEADER = ("dtype", "device", "verdict", "points", "undecided", "max abs err", "max rel err",
+_RESULT_HEADER = ("dtype", "device", "verdict", "points", "undecided", "max abs err", "max rel err (ref ≠ 0)",
                   "err / tol", "float32 autodiff err")
 
 
