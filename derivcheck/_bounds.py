@@ -36,7 +36,7 @@ import numpy as np
 from jax import lax
 from jax.extend import core
 
-__all__ = ["ROUNDING_UNITS", "UnsupportedPrimitive", "evaluate_with_bound", "matmul_input_unit"]
+__all__ = ["ROUNDING_UNITS", "UnsupportedPrimitive", "evaluate_with_bound", "matmul_input_unit", "nested_jaxpr"]
 
 BOUND_DTYPE = jnp.float64
 
@@ -298,15 +298,20 @@ def _integer_pow(eqn, invals, inerrs):
     return _elementwise(eqn, invals, inerrs, units=abs(eqn.params["y"]))
 
 
-def _nested(eqn, invals, inerrs):
+def nested_jaxpr(eqn) -> tuple[core.Jaxpr, Sequence[Any]] | None:
+    """The jaxpr and consts of a nested call (jit, custom_jvp, ...), or None."""
     for name in _NESTED_JAXPR_PARAMS:
         inner = eqn.params.get(name)
-        if inner is None:
-            continue
-        if isinstance(inner, core.ClosedJaxpr):
-            return _eval_jaxpr(inner.jaxpr, inner.consts, invals, inerrs)
-        return _eval_jaxpr(inner, (), invals, inerrs)
-    raise UnsupportedPrimitive(f"no inner jaxpr found for {eqn.primitive.name}")
+        if inner is not None:
+            return (inner.jaxpr, inner.consts) if isinstance(inner, core.ClosedJaxpr) else (inner, ())
+    return None
+
+
+def _nested(eqn, invals, inerrs):
+    inner = nested_jaxpr(eqn)
+    if inner is None:
+        raise UnsupportedPrimitive(f"no inner jaxpr found for {eqn.primitive.name}")
+    return _eval_jaxpr(*inner, invals, inerrs)
 
 
 _NESTED = frozenset({

@@ -18,6 +18,8 @@ import numpy as np
 from jax import lax
 from jax.extend import core
 
+from derivcheck._bounds import nested_jaxpr
+
 __all__ = [
     "MUTANTS", "ONE_ELEMENT_ULPS", "dropped_transposes", "extra_transpose",
     "factor_of_two", "first_term_only", "one_branch_negated", "one_element_off", "one_over_n",
@@ -93,21 +95,9 @@ def swapped_arguments(fn, args=()):
 # --- Operators on the jaxpr ---------------------------------------------------------------
 
 
-_NESTED_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
-
-
-def _inner(eqn):
-    """The jaxpr and consts of a nested call (jit, custom_jvp, ...), or None."""
-    for name in _NESTED_PARAMS:
-        inner = eqn.params.get(name)
-        if inner is not None:
-            return (inner.jaxpr, inner.consts) if isinstance(inner, core.ClosedJaxpr) else (inner, ())
-    return None
-
-
 def _applies_anywhere(jaxpr, rewrite) -> bool:
     for eqn in jaxpr.eqns:
-        inner = _inner(eqn)
+        inner = nested_jaxpr(eqn)
         if rewrite.applies(eqn) or (inner is not None and _applies_anywhere(inner[0], rewrite)):
             return True
     return False
@@ -123,7 +113,7 @@ def _evaluate(jaxpr, consts, args, rewrite):
     for eqn in jaxpr.eqns:
         ins = [read(v) for v in eqn.invars]
         outs = rewrite(eqn, ins)
-        inner = _inner(eqn)
+        inner = nested_jaxpr(eqn)
         if outs is None and inner is not None and _applies_anywhere(inner[0], rewrite):
             outs = _evaluate(inner[0], inner[1], ins, rewrite)  # inlined, rewritten inside
         if outs is None:
