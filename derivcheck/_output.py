@@ -16,8 +16,8 @@ from derivcheck.claims import Claim
 from derivcheck.results import FAILURE_VERDICTS, Result
 
 __all__ = [
-    "bench_json", "bench_tables", "claims_json", "claims_table", "failure_lines", "results_json", "results_table",
-    "selftest_json", "selftest_table",
+    "bench_json", "bench_tables", "claims_json", "claims_table", "counterexample_lines", "failure_lines",
+    "results_json", "results_table", "selftest_json", "selftest_table",
     "write_atomic", "write_junit",
 ]
 
@@ -77,8 +77,8 @@ def claims_json(claims: Sequence[Claim]) -> str:
     )
 
 
-def _sci(x: float) -> str:
-    return f"{x:.1e}" if x else "0"
+def _sci(x: float, digits: int = 1) -> str:
+    return f"{x:.{digits}e}" if x else "0"
 
 
 def results_table(results: Sequence[Result], comparison: Sequence[dict] = ()) -> str:
@@ -119,21 +119,25 @@ def results_table(results: Sequence[Result], comparison: Sequence[dict] = ()) ->
 def failure_lines(r: Result) -> list[str]:
     """What a failing result says: the verdict, where it is worst, the input, the replay."""
     lines = [f"{r.verdict}: {r.id} [{r.dtype}] {r.detail}", f"  checked: {r.location}"]
-    ce = r.counterexample
-    if ce:
-        where = f"element {ce['index']}" if ce["output"] == "output" else f"output {ce['output']}{ce['index']}"
-        reference = ce["reference"]
-        if isinstance(reference, list):
-            reference = f"between {reference[0]!r} and {reference[1]!r} (one-sided derivatives at a kink)"
-        else:
-            reference = repr(reference)
-        lines.append(
-            f"  worst at {where}: closed form {ce['closed_form']!r}, reference {reference}, "
-            f"|error| {ce['abs_error']:.3g} > tolerance {ce['tolerance']:.3g}"
-        )
-        lines.append(f"  {'minimal ' if ce.get('shrunk') else ''}input: {json.dumps(jsonable(ce['inputs']))}")
+    if r.counterexample:
+        lines += [f"  {line}" for line in counterexample_lines(r.counterexample)]
     lines.append(f"  replay: {r.replay}")
     return lines
+
+
+def counterexample_lines(ce: dict[str, Any]) -> list[str]:
+    """A counterexample in two lines: where it is worst and by how much, and the input."""
+    where = f"element {ce['index']}" if ce["output"] == "output" else f"output {ce['output']}{ce['index']}"
+    reference = ce["reference"]
+    if isinstance(reference, list):
+        reference = f"between {reference[0]!r} and {reference[1]!r} (one-sided derivatives at a kink)"
+    else:
+        reference = repr(reference)
+    return [
+        f"worst at {where}: closed form {ce['closed_form']!r}, reference {reference}, "
+        f"|error| {ce['abs_error']:.3g} > tolerance {ce['tolerance']:.3g}",
+        f"{'minimal ' if ce.get('shrunk') else ''}input: {json.dumps(jsonable(ce['inputs']))}",
+    ]
 
 
 def results_json(results: Sequence[Result], environment: dict[str, Any], comparison: Sequence[dict] = ()) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from derivcheck._output import jsonable, results_json, write_atomic
+from derivcheck._output import _sci, counterexample_lines, results_json, write_atomic
 from derivcheck.claims import Claim, Document
 from derivcheck.errors import InvalidArgument
 from derivcheck.results import FAILURE_VERDICTS, RATIO_LOG10_EDGES, Result, Verdict
@@ -41,6 +40,8 @@ _VERDICT_CLASS = {
     Verdict.FAILED: "failure",
     Verdict.ERRATUM_NOT_REPRODUCED: "failure",
 }
+# Table cells coloured by their text: the verdicts, and "erratum" in the expected column.
+_CELL_CLASS = {**_VERDICT_CLASS, "erratum": "erratum"}
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 68rem; margin: 2rem auto;
@@ -86,12 +87,6 @@ def load_run(path: str | Path) -> tuple[dict[str, Any], list[Result]]:
 
 def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
-
-
-def _sci(x: float) -> str:
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    return f"{x:.2e}" if x else "0"
 
 
 def _mathml(latex: str) -> str:
@@ -165,6 +160,10 @@ def _claim_status(claim: Claim, results: Sequence[Result]) -> str:
     return {"holds": "ok", "erratum": "erratum", "conditional": "conditional"}[claim.expected]
 
 
+def _status_counts(claims: Sequence[Claim], by_claim: dict[str, list[Result]]) -> Counter:
+    return Counter(_claim_status(c, by_claim.get(c.id, [])) for c in claims)
+
+
 def _environment_line(env: dict[str, Any]) -> str:
     parts = [f"jax {env.get('jax', '?')}", f"jaxlib {env.get('jaxlib', '?')}",
              f"{env.get('platform', '?')} ({env.get('device_kind', '?')})",
@@ -173,22 +172,11 @@ def _environment_line(env: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _counterexample_lines(ce: dict[str, Any]) -> list[str]:
-    where = f"element {ce['index']}" if ce["output"] == "output" else f"output {ce['output']} {ce['index']}"
-    ref = ce["reference"]
-    ref = f"between {ref[0]!r} and {ref[1]!r} (one-sided, at a kink)" if isinstance(ref, list) else repr(ref)
-    return [
-        f"{'minimal (shrunk) ' if ce.get('shrunk') else ''}input: {json.dumps(jsonable(ce['inputs']))}",
-        f"worst at {where}: closed form {ce['closed_form']!r}, reference {ref}",
-        f"|error| {ce['abs_error']:.3g} > tolerance {ce['tolerance']:.3g}",
-    ]
-
-
 def _result_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
     return [
-        (r.dtype, r.device.split()[0], r.verdict, str(r.points), str(r.undecided), _sci(r.max_abs_error),
-         _sci(r.max_rel_error), f"{r.max_error_ratio:.2g}",
-         _sci(r.autodiff_error) if r.dtype == "float32" else "—")
+        (r.dtype, r.device.split()[0], r.verdict, str(r.points), str(r.undecided), _sci(r.max_abs_error, 2),
+         _sci(r.max_rel_error, 2), f"{r.max_error_ratio:.2g}",
+         _sci(r.autodiff_error, 2) if r.dtype == "float32" else "—")
         for r in results
     ]
 
@@ -216,7 +204,7 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], raw: bool 
         cells = []
         for cell in row:
             text = cell if raw else _e(cell)
-            cls = _VERDICT_CLASS.get(cell)
+            cls = _CELL_CLASS.get(cell)
             numeric = not raw and cell.replace(".", "", 1).replace("e-", "").replace("e+", "").isdigit()
             attr = f' class="{cls}"' if cls else (' class="num"' if numeric else "")
             cells.append(f"<td{attr}>{text}</td>")
@@ -252,11 +240,11 @@ def _html_claim(claim: Claim, results: Sequence[Result], corrected: Claim | None
                          f"{_e(r.verdict)}</span>, {_e(r.detail)}.</p>")
             if r.counterexample and (not r.passed or claim.expected == "erratum"):
                 parts.append(f"<p>Counterexample ({_e(r.dtype)}):</p><pre>"
-                             + _e("\n".join(_counterexample_lines(r.counterexample))) + "</pre>")
+                             + _e("\n".join(counterexample_lines(r.counterexample))) + "</pre>")
             if r.outside is not None and r.outside.counterexample:
                 parts.append(f"<p>Outside its condition ({_e(r.dtype)}): fails at {r.outside.failures} of "
                              f"{r.outside.points} points, for example:</p><pre>"
-                             + _e("\n".join(_counterexample_lines(r.outside.counterexample))) + "</pre>")
+                             + _e("\n".join(counterexample_lines(r.outside.counterexample))) + "</pre>")
     else:
         parts.append("<p><em>Not checked in this run.</em></p>")
     if corrected is not None:
@@ -300,10 +288,7 @@ def _document_html(document: Document, claims: Sequence[Claim], by_claim, env, f
 
     summary = _html_table(_SUMMARY_HEADER, [
         (row[0], *(_e(x) for x in row[1:])) for row in _summary_rows(claims, by_claim, link)], raw=True)
-    summary = summary.replace("<td>erratum</td>", '<td class="erratum">erratum</td>')
-    for verdict, cls in _VERDICT_CLASS.items():  # raw cells: colour the verdicts here
-        summary = summary.replace(f"<td>{_e(verdict)}</td>", f'<td class="{cls}">{_e(verdict)}</td>')
-    counts = Counter(_claim_status(c, by_claim.get(c.id, [])) for c in claims)
+    counts = _status_counts(claims, by_claim)
     body = [
         '<nav><a href="index.html">All documents</a></nav>',
         f"<h1>{_e(document.title)}</h1>",
@@ -333,7 +318,7 @@ def _document_html(document: Document, claims: Sequence[Claim], by_claim, env, f
 def _index_html(documents: Sequence[tuple[Document, Sequence[Claim]]], by_claim, env) -> str:
     rows = []
     for document, claims in documents:
-        counts = Counter(_claim_status(c, by_claim.get(c.id, [])) for c in claims)
+        counts = _status_counts(claims, by_claim)
         rows.append((f'<a href="{_e(_page_name(document))}.html">{_e(document.title)}</a>', _e(document.author),
                      f"<code>{_e(document.seed)}</code>", str(len(claims)), str(counts["ok"]),
                      f'<span class="erratum">{counts["erratum"]}</span>', str(counts["conditional"]),
@@ -397,11 +382,11 @@ def _md_claim(claim: Claim, results, corrected, corrected_results, corrects) -> 
         for r in results:
             lines += [f"{r.dtype} on {r.device}: **{r.verdict}**, {r.detail}.", ""]
             if r.counterexample and (not r.passed or claim.expected == "erratum"):
-                lines += [f"Counterexample ({r.dtype}):", "", "```", *_counterexample_lines(r.counterexample),
+                lines += [f"Counterexample ({r.dtype}):", "", "```", *counterexample_lines(r.counterexample),
                           "```", ""]
             if r.outside is not None and r.outside.counterexample:
                 lines += [f"Outside its condition ({r.dtype}): fails at {r.outside.failures} of {r.outside.points} "
-                          "points, for example:", "", "```", *_counterexample_lines(r.outside.counterexample),
+                          "points, for example:", "", "```", *counterexample_lines(r.outside.counterexample),
                           "```", ""]
     else:
         lines += ["*Not checked in this run.*", ""]
@@ -412,7 +397,7 @@ def _md_claim(claim: Claim, results, corrected, corrected_results, corrects) -> 
 
 
 def _document_md(document, claims, by_claim, env, figure_path: str | None, corrections, by_id) -> str:
-    counts = Counter(_claim_status(c, by_claim.get(c.id, [])) for c in claims)
+    counts = _status_counts(claims, by_claim)
     lines = [
         f"# {document.title}", "", "[All documents](index.md)", "",
         f"{document.author} · seed file `{document.seed}` · {len(claims)} claims: {counts['ok']} hold, "
@@ -435,7 +420,7 @@ def _document_md(document, claims, by_claim, env, figure_path: str | None, corre
 def _index_md(documents, by_claim, env) -> str:
     rows = []
     for document, claims in documents:
-        counts = Counter(_claim_status(c, by_claim.get(c.id, [])) for c in claims)
+        counts = _status_counts(claims, by_claim)
         rows.append((f"[{document.title}]({_page_name(document)}.md)", document.author, f"`{document.seed}`",
                      str(len(claims)), str(counts["ok"]), f"**{counts['erratum']}**", str(counts["conditional"]),
                      str(counts["failure"])))
