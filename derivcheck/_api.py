@@ -26,12 +26,12 @@ from hypothesis import strategies as st
 
 from derivcheck._checker import batched_checker, explain_point, output_shape, run_batch, validate_outputs
 from derivcheck._host import TRACER_ERRORS, HostClosedForm
-from derivcheck._verify import _QUIET, check_arguments, result_of, verify
+from derivcheck._verify import _QUIET, SearchTally, check_arguments, result_of, verify
 from derivcheck.claims import Arg, Claim, Document, Domain
 from derivcheck.declare import Input
 from derivcheck.errors import ClaimError, InvalidArgument
-from derivcheck.inputs import KINDS
-from derivcheck.results import RATIO_LOG10_EDGES, Result, SearchSummary, ratio_histogram
+from derivcheck.inputs import KINDS, no_subnormals
+from derivcheck.results import Result
 
 __all__ = ["DERIVATIVES", "Derivative", "check", "check_custom_jvp", "check_custom_vjp"]
 
@@ -143,6 +143,40 @@ def _check_forward(f: Callable, derivative: str, avals: Sequence[jax.ShapeDtypeS
     elif derivative == "vjp" and len(leaves) != 1:
         raise InvalidArgument(f"derivative='vjp' needs {name} to return one array, not a pytree")
     return leaves[0] if leaves else out
+
+
+def _directions(f: Callable, derivative: str | None, wrt: tuple[str, ...], positions: tuple[int, ...],
+                name: str) -> Callable[[dict[str, jax.ShapeDtypeStruct]], dict[str, jax.ShapeDtypeStruct]]:
+    """The direction arguments (tangents, cotangent, Hessian vector) the closed form takes
+    after ``f``'s, by input shapes; ``f`` is checked against ``derivative`` once per shape."""
+    names = _extra_names(derivative, wrt)
+    seen: dict[tuple, dict[str, jax.ShapeDtypeStruct]] = {}
+
+    def directions(avals: dict[str, jax.ShapeDtypeStruct]) -> dict[str, jax.ShapeDtypeStruct]:
+        key = tuple(avals.values())
+        if derivative is None:
+            return {}
+        if key not in seen:
+            wide = [jax.ShapeDtypeStruct(a.shape, jnp.float64) for a in avals.values()]
+            out = _check_forward(f, derivative, wide, positions, name)
+            if derivative == "vjp":
+                seen[key] = {"cotangent": jax.ShapeDtypeStruct(out.shape, key[0].dtype)}
+            else:
+                seen[key] = {n: avals[w] for n, w in zip(names, wrt)}
+        return seen[key]
+
+    return directions
+
+
+def _input_names(inputs: Any, fn: Callable) -> tuple[str, ...]:
+    """The arguments' names: the declarations' keys, or ``fn``'s parameters for a strategy."""
+    if isinstance(inputs, st.SearchStrategy):
+        return _strategy_names(fn)
+    if isinstance(inputs, Mapping):
+        return tuple(_declared(inputs))
+    raise InvalidArgument(
+        f"inputs must be a mapping {{name: declaration}} or a Hypothesis strategy, got {type(inputs).__name__}"
+    )
 
 
 def _name_of(fn: Any) -> str:
@@ -306,10 +340,8 @@ def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, p
     np_dtype = np.dtype(dtype)
     arg_names = pair.names
     state: dict[str, Any] = {"closed_form": None, "shapes": set()}
-    totals = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0)
-    worst = dict(abs=0.0, rel=0.0, ratio=0.0, autodiff=0.0)
+    tally = SearchTally()
     kink_positions = [(arg_names.index(n), v) for n, vs in kinks.items() for v in vs]
-    histogram = np.zeros(len(RATIO_LOG10_EDGES) + 1, np.int64)
 
     def as_point(drawn) -> tuple[np.ndarray, ...]:
         if isinstance(drawn, Mapping):
@@ -325,8 +357,7 @@ def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, p
             x = np.asarray(x, np.float64)
             if not np.all(np.isfinite(x)):
                 raise InvalidArgument(f"the inputs strategy drew a non-finite value for {name!r}")
-            tiny = np.finfo(np_dtype).tiny
-            point.append(np.where(np.abs(x) < tiny, 0.0, x).astype(np_dtype))
+            point.append(no_subnormals(x, np_dtype))
         return tuple(point)
 
     def probe(data):
@@ -351,22 +382,12 @@ def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, p
             rows.append(tuple(np.full_like(x, value) if k == i else x for k, x in enumerate(point)))
         batch = tuple(np.stack([r[k] for r in rows] + [rows[0][k]] * (STRATEGY_BATCH - len(rows)))
                       for k in range(len(point)))
-        m = run_batch(state["checker"], batch, dev)
+        m = run_batch(state["checker"], batch, dev).first(len(rows))
         if "failure" not in state:  # shrinking re-runs failing points: count the search only
-            n = len(rows)
-            totals["points"] += int(n - m.undecided[:n].sum())
-            totals["failures"] += int(m.failed[:n].sum())
-            for key in ("undecided", "cf_nonfinite", "ref_nonfinite"):
-                totals[key] += int(getattr(m, key)[:n].sum())
-            worst["abs"] = max(worst["abs"], float(m.abs_error.max()))
-            worst["rel"] = max(worst["rel"], float(m.rel_error.max()))
-            worst["ratio"] = max(worst["ratio"], float(m.ratio.max()))
-            worst["autodiff"] = max(worst["autodiff"], float(m.autodiff_error.max()))
-            decided = np.arange(len(m.failed)) < n
-            histogram[:] += ratio_histogram(m.ratio, m.failed & decided, decided & ~m.undecided)
-        if m.failed[: len(rows)].any():
+            tally.add(m)
+        if m.failed.any():
             state["failure"] = True
-            raise _Failure(rows[int(np.argmax(m.failed[: len(rows)]))])
+            raise _Failure(rows[int(np.argmax(m.failed))])
 
     if len(kink_positions) + 1 > STRATEGY_BATCH:
         raise InvalidArgument(f"at most {STRATEGY_BATCH - 1} kink values with a strategy for inputs")
@@ -386,12 +407,7 @@ def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, p
         counterexample = {"inputs": {n: np.asarray(x, np.float64).tolist()
                                      for n, x in zip(arg_names + state["extra"], point)},
                           "dims": {}, "shrunk": True, **detail}
-    inside = SearchSummary(
-        points=totals["points"], failures=totals["failures"], undecided=totals["undecided"],
-        cf_nonfinite=totals["cf_nonfinite"], ref_nonfinite=totals["ref_nonfinite"], max_abs_error=worst["abs"],
-        max_rel_error=worst["rel"], max_error_ratio=worst["ratio"], autodiff_error=worst["autodiff"],
-        counterexample=counterexample, ratio_histogram=tuple(int(k) for k in histogram),
-    )
+    inside = tally.summary(counterexample)
     claim = Claim(id=pair.name, document=document, location=pair.location, statement="",
                   closed_form=pair.closed_form, reference=pair.reference, domain=Domain(()),
                   checked_against=pair.checked_against)
@@ -462,28 +478,11 @@ def check(
     ref_name = _name_of(reference)
     cf = HostClosedForm(closed_form, vectorized) if vectorized is not None else closed_form
 
-    if isinstance(inputs, st.SearchStrategy):
-        names = _strategy_names(reference, closed_form, derivative)
-    elif isinstance(inputs, Mapping):
-        names = tuple(_declared(inputs))
-    else:
-        raise InvalidArgument(
-            f"inputs must be a mapping {{name: declaration}} or a Hypothesis strategy, got {type(inputs).__name__}"
-        )
+    names = _input_names(inputs, reference if derivative is not None else closed_form)
     wrt_names = _wrt_names(wrt, names, names[:1])
     positions = tuple(names.index(w) for w in wrt_names)
     kinks_of = _kinks_by_name(kinks, wrt_names, names)
-    extra_names = _extra_names(derivative, wrt_names)
-
-    def directions(avals: dict[str, jax.ShapeDtypeStruct]) -> dict[str, jax.ShapeDtypeStruct]:
-        if derivative is None:
-            return {}
-        wide = [jax.ShapeDtypeStruct(a.shape, jnp.float64) for a in avals.values()]
-        out = _check_forward(reference, derivative, wide, positions, ref_name)
-        if derivative == "vjp":
-            return {"cotangent": jax.ShapeDtypeStruct(out.shape, next(iter(avals.values())).dtype)}
-        return {n: avals[w] for n, w in zip(extra_names, wrt_names)} if extra_names else {}
-
+    directions = _directions(reference, derivative, wrt_names, positions, ref_name)
     if derivative is None:
         ref, location, against = reference, f"explicit reference {ref_name}", f"{ref_name} (explicit reference)"
     else:
@@ -494,9 +493,8 @@ def check(
     return _run(pair, "check", inputs, directions, kinks_of, dtype, examples, seed, profile, device, precision)
 
 
-def _strategy_names(reference, closed_form, derivative) -> tuple[str, ...]:
+def _strategy_names(fn: Callable) -> tuple[str, ...]:
     """Argument names when inputs come from a strategy: the forward function's parameters."""
-    fn = reference if derivative is not None else closed_form
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
@@ -539,12 +537,7 @@ def _check_custom(f, kind: str, inputs, wrt, kinks, name, options) -> Result:
         raise InvalidArgument(
             f"check_custom_{kind} needs a function decorated with @jax.custom_{kind}, got {type(f).__name__}"
         )
-    if isinstance(inputs, st.SearchStrategy):
-        names = _strategy_names(f.fun, f.fun, "rule")
-    elif isinstance(inputs, Mapping):
-        names = tuple(_declared(inputs))
-    else:
-        raise InvalidArgument(f"inputs must be a mapping or a Hypothesis strategy, got {type(inputs).__name__}")
+    names = _input_names(inputs, f.fun)
     fixed = set(getattr(f, "nondiff_argnums", ()) or ())
     wrt_names = _wrt_names(wrt, names, [n for i, n in enumerate(names) if i not in fixed])
     if any(names.index(w) in fixed for w in wrt_names):
@@ -552,15 +545,7 @@ def _check_custom(f, kind: str, inputs, wrt, kinks, name, options) -> Result:
     kinks_of = _kinks_by_name(kinks, wrt_names, names)
     pair = _custom_rule_pair(f, kind, names, wrt_names, name)
     positions = tuple(names.index(w) for w in wrt_names)
-
-    def directions(avals):
-        wide = [jax.ShapeDtypeStruct(a.shape, jnp.float64) for a in avals.values()]
-        out = _check_forward(f.fun, "vjp" if kind == "vjp" else "jvp", wide, positions, _name_of(f))
-        dtype = next(iter(avals.values())).dtype
-        if kind == "vjp":
-            return {"cotangent": jax.ShapeDtypeStruct(out.shape, dtype)}
-        return {n: avals[w] for n, w in zip(_extra_names("jvp", wrt_names), wrt_names)}
-
+    directions = _directions(f.fun, kind, wrt_names, positions, _name_of(f))
     return _run(pair, f"check_custom_{kind}", inputs, directions, kinks_of, **options)
 
 

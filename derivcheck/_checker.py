@@ -41,6 +41,10 @@ class PointMetrics:
     ratio: np.ndarray  # max |cf - ref| / tolerance: above 1 fails
     autodiff_error: np.ndarray  # max |autodiff in dtype - autodiff in float64|
 
+    def first(self, n: int) -> PointMetrics:
+        """The metrics of the first ``n`` points (a batch padded beyond them)."""
+        return PointMetrics(**{f.name: getattr(self, f.name)[:n] for f in dataclasses.fields(self)})
+
 
 def _one_sided_inputs(args, kinks: tuple[tuple[float, ...], ...]):
     """The float64 inputs stepped just below and just above every kink coordinate."""

@@ -10,7 +10,14 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, example, given, settings, target
 from hypothesis import seed as hypothesis_seed
 
-from derivcheck._checker import batched_checker, explain_point, output_shape, run_batch, validate_outputs
+from derivcheck._checker import (
+    PointMetrics,
+    batched_checker,
+    explain_point,
+    output_shape,
+    run_batch,
+    validate_outputs,
+)
 from derivcheck.claims import Claim, Domain
 from derivcheck.errors import InvalidArgument
 from derivcheck.inputs import REGIMES, BatchPlan, batch_plans, buckets_by_size, draw_batch, point_strategy
@@ -18,7 +25,7 @@ from derivcheck.profiles import Profile, profile_named
 from derivcheck.results import RATIO_LOG10_EDGES, Result, SearchSummary, Verdict, ratio_histogram
 from derivcheck.tolerance import tolerance_for
 
-__all__ = ["PRECISIONS", "check_arguments", "devices_of", "resolve_device", "result_of", "verify"]
+__all__ = ["PRECISIONS", "SearchTally", "check_arguments", "devices_of", "resolve_device", "result_of", "verify"]
 
 _QUIET = dict(database=None, deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
 
@@ -70,14 +77,35 @@ def _checker_for(claim: Claim, domain: Domain, dtype: str, device, precision: st
     )
 
 
+class SearchTally:
+    """The running totals of one search, batch by batch, and its summary at the end."""
+
+    def __init__(self) -> None:
+        self.counts = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0)
+        self.worst = dict(max_abs_error=0.0, max_rel_error=0.0, max_error_ratio=0.0, autodiff_error=0.0)
+        self.histogram = np.zeros(len(RATIO_LOG10_EDGES) + 1, np.int64)
+
+    def add(self, m: PointMetrics) -> None:
+        decided = ~m.failed & ~m.undecided
+        self.counts["points"] += int(decided.sum() + m.failed.sum())
+        for key in ("failures", "undecided", "cf_nonfinite", "ref_nonfinite"):
+            self.counts[key] += int(getattr(m, "failed" if key == "failures" else key).sum())
+        for key, values in (("max_abs_error", m.abs_error), ("max_rel_error", m.rel_error),
+                            ("max_error_ratio", m.ratio), ("autodiff_error", m.autodiff_error)):
+            self.worst[key] = max(self.worst[key], float(values.max()))
+        self.histogram += ratio_histogram(m.ratio, m.failed, decided)
+
+    def summary(self, counterexample: dict[str, Any] | None) -> SearchSummary:
+        return SearchSummary(**self.counts, **self.worst, counterexample=counterexample,
+                             ratio_histogram=tuple(int(n) for n in self.histogram))
+
+
 def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: int,
             seed: int, device, shrink: bool, precision: str) -> SearchSummary:
     checker = _checker_for(claim, domain, dtype, device, precision)
     np_dtype = np.dtype(dtype)
-    totals = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0)
-    worst = dict(abs=0.0, rel=0.0, ratio=0.0, autodiff=0.0)
+    tally = SearchTally()
     first_failure: list[tuple[int, tuple[np.ndarray, ...]]] = []
-    histogram = np.zeros(len(RATIO_LOG10_EDGES) + 1, np.int64)
     validated: set[int] = set()
 
     def run_plan(plan: BatchPlan) -> None:
@@ -87,17 +115,7 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
                              [jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in arrays], dtype)
             validated.add(plan.bucket)
         m = run_batch(checker, arrays, device)
-        decided = ~m.failed & ~m.undecided
-        totals["points"] += int(decided.sum() + m.failed.sum())
-        totals["failures"] += int(m.failed.sum())
-        totals["undecided"] += int(m.undecided.sum())
-        totals["cf_nonfinite"] += int(m.cf_nonfinite.sum())
-        totals["ref_nonfinite"] += int(m.ref_nonfinite.sum())
-        worst["abs"] = max(worst["abs"], float(m.abs_error.max()))
-        worst["rel"] = max(worst["rel"], float(m.rel_error.max()))
-        worst["ratio"] = max(worst["ratio"], float(m.ratio.max()))
-        worst["autodiff"] = max(worst["autodiff"], float(m.autodiff_error.max()))
-        histogram[:] += ratio_histogram(m.ratio, m.failed, decided)
+        tally.add(m)
         # An exact formula's tolerance is one smallest normal: its ratio can overflow.
         ratio = np.nan_to_num(m.ratio.max(), posinf=np.finfo(np.float64).max)
         target(float(np.log1p(ratio)), label="log(1 + error / tolerance)")
@@ -124,13 +142,7 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
     if first_failure:
         counterexample = _counterexample(claim, domain, dtype, prof, seed, device, checker,
                                          first_failure[0], shrink)
-    return SearchSummary(
-        points=totals["points"], failures=totals["failures"], undecided=totals["undecided"],
-        cf_nonfinite=totals["cf_nonfinite"], ref_nonfinite=totals["ref_nonfinite"],
-        max_abs_error=worst["abs"], max_rel_error=worst["rel"], max_error_ratio=worst["ratio"],
-        autodiff_error=worst["autodiff"], counterexample=counterexample,
-        ratio_histogram=tuple(int(n) for n in histogram),
-    )
+    return tally.summary(counterexample)
 
 
 def _fails_at(checker, point: tuple[np.ndarray, ...], batch: int, device) -> bool:

@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 
 from derivcheck.claims import Arg, Domain
 
-__all__ = ["KINDS", "REGIMES", "BatchPlan", "batch_plans", "buckets_by_size", "draw_batch", "point_strategy"]
+__all__ = [
+    "KINDS", "REGIMES", "BatchPlan", "batch_plans", "buckets_by_size", "draw_batch", "no_subnormals", "point_strategy",
+]
 
 #: How magnitudes are spread. ``unit``: standard normal; ``small``: log-uniform 1e-8 .. 1e-2;
 #: ``large``: near the argument's bound (saturation); ``mixed``: log-uniform over
@@ -217,7 +219,8 @@ KINDS: dict[str, Kind] = {
 }
 
 
-def _no_subnormals(x: np.ndarray, dtype) -> np.ndarray:
+def no_subnormals(x: np.ndarray, dtype) -> np.ndarray:
+    """``x`` in ``dtype`` with subnormals set to 0 (accelerators may flush them)."""
     tiny = np.finfo(dtype).tiny
     return np.where(np.abs(x) < tiny, 0.0, x).astype(dtype)
 
@@ -246,7 +249,7 @@ def draw_batch(
         x = kind.batch(rng, shape, plan.regime, arg.bound)
         x = _inject_kinks(rng, x, arg.kinks)
         x = x[..., None] if arg.column else x
-        arrays.append(_no_subnormals(x, dtype))
+        arrays.append(no_subnormals(x, dtype))
     return tuple(arrays)
 
 
