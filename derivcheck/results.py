@@ -48,6 +48,14 @@ def _number(x: Any) -> Any:
     return float(x) if isinstance(x, str) and x in ("nan", "inf", "-inf") else x
 
 
+def _fields_from_json(cls, data: dict[str, Any]) -> dict[str, Any]:
+    """The dataclass fields of ``cls`` found in ``data``, numbers and histograms restored."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: _number(v) for k, v in data.items() if k in names}
+    values["ratio_histogram"] = tuple(values.get("ratio_histogram", ()))
+    return values
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchSummary:
     """What one search over one domain found."""
@@ -66,10 +74,7 @@ class SearchSummary:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchSummary:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        values = {k: _number(v) for k, v in data.items() if k in fields}
-        values["ratio_histogram"] = tuple(values.get("ratio_histogram", ()))
-        return cls(**values)
+        return cls(**_fields_from_json(cls, data))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,13 +123,11 @@ class Result:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Result:
         """The result written by :meth:`to_json` (as ``derivcheck verify --format json`` does)."""
-        fields = {f.name for f in dataclasses.fields(cls)}
         missing = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING} - set(data)
         if missing:
             raise ValueError(f"a result lacks {', '.join(sorted(missing))}")
-        values = {k: _number(v) for k, v in data.items() if k in fields}
+        values = _fields_from_json(cls, data)
         values["outside"] = SearchSummary.from_json(data["outside"]) if data.get("outside") else None
-        values["ratio_histogram"] = tuple(values.get("ratio_histogram", ()))
         return cls(**values)
 
 
