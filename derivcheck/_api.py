@@ -24,7 +24,9 @@ from hypothesis import Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from derivcheck._bounds import nested_jaxpr
 from derivcheck._checker import batched_checker, explain_point, output_shape, run_batch, validate_outputs
+from derivcheck._config import scoped
 from derivcheck._host import TRACER_ERRORS, HostClosedForm
 from derivcheck._verify import _QUIET, SearchTally, check_arguments, result_of, verify
 from derivcheck.claims import Arg, Claim, Document, Domain
@@ -289,6 +291,19 @@ class _Pair:
     closed_form: Callable
     reference: Callable
     names: tuple[str, ...]
+    #: How arguments move to either side of a tie found in the reference (Claim.sided).
+    sided: tuple | None = None
+
+
+def _sided(arity: int, extra: int, positions: tuple[int, ...], along_tangents: bool) -> tuple:
+    """Tie points are left along the check's own direction: a jvp's primals along their
+    tangents (the one-sided directional derivatives bracket every valid rule's J t);
+    otherwise the wrt arguments by different multiples of a small step, so that a tie
+    between two of them (max(x, y) at x = y) is broken too."""
+    spec: list[Any] = [None] * (arity + extra)
+    for k, i in enumerate(positions):
+        spec[i] = (1.0, arity + k) if along_tangents else (float(k + 1), None)
+    return tuple(spec)
 
 
 def _run(pair: _Pair, call: str, inputs, directions: Callable[[dict[str, jax.ShapeDtypeStruct]], dict],
@@ -306,12 +321,13 @@ def _run(pair: _Pair, call: str, inputs, directions: Callable[[dict[str, jax.Sha
         avals = {n: jax.ShapeDtypeStruct(d.shape, np.dtype(dtype)) for n, d in declared.items()}
         extra = directions(avals)
         args = [Arg(n, d.shape, d.kind, float(d.bound), kinks.get(n, ())) for n, d in declared.items()]
-        args += [Arg(n, s.shape, "real", DIRECTION_BOUND) for n, s in extra.items()]
+        args += [Arg(n, s.shape, "direction", DIRECTION_BOUND) for n, s in extra.items()]
         all_avals = tuple(jax.ShapeDtypeStruct(a.shape, np.dtype(dtype)) for a in args)
         claim = Claim(
             id=pair.name, document=document, location=pair.location, statement="",
             closed_form=_usable_closed_form(pair.closed_form, all_avals, pair.name),
             reference=pair.reference, domain=Domain(tuple(args)), checked_against=pair.checked_against,
+            sided=pair.sided and pair.sided[:len(args)],
         )
         result = verify(claim, dtype=dtype, examples=examples, seed=seed, profile=prof.name, device=dev,
                         precision=precision)
@@ -345,9 +361,9 @@ def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, p
 
     def as_point(drawn) -> tuple[np.ndarray, ...]:
         if isinstance(drawn, Mapping):
-            if tuple(drawn) != arg_names:
-                raise InvalidArgument(f"the inputs strategy drew {tuple(drawn)}, expected keys {arg_names}")
-            drawn = tuple(drawn.values())
+            if set(drawn) != set(arg_names):
+                raise InvalidArgument(f"the inputs strategy drew keys {tuple(drawn)}, expected {arg_names}")
+            drawn = tuple(drawn[n] for n in arg_names)  # by name: a dict's order is the strategy's
         if not isinstance(drawn, tuple) or len(drawn) != len(arg_names):
             raise InvalidArgument(
                 f"the inputs strategy must draw a dict {{name: array}} or a tuple of {len(arg_names)} arrays"
@@ -366,14 +382,17 @@ def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, p
         extra = directions(avals)
         state["extra"] = tuple(extra)
         point += tuple(
-            data.draw(KINDS["real"].point(s.shape, DIRECTION_BOUND, np.finfo(np_dtype).bits), label=n).astype(np_dtype)
+            data.draw(KINDS["direction"].point(s.shape, DIRECTION_BOUND, np.finfo(np_dtype).bits), label=n)
+            .astype(np_dtype)
             for n, s in extra.items()
         )
         shapes = tuple(jax.ShapeDtypeStruct(x.shape, np_dtype) for x in point)
         if state["closed_form"] is None:
             state["closed_form"] = _usable_closed_form(pair.closed_form, shapes, pair.name)
+            declared_kinks = tuple(kinks.get(n, ()) for n in arg_names) + tuple(() for _ in extra)
             state["checker"] = batched_checker(state["closed_form"], pair.reference, None,
-                                               tuple(() for _ in point), dtype, dev.platform, precision)
+                                               declared_kinks, dtype, dev.platform, precision,
+                                               pair.sided and pair.sided[:len(point)])
         if shapes not in state["shapes"]:
             validate_outputs(pair.name, state["closed_form"], pair.reference, list(shapes), dtype)
             state["shapes"].add(shapes)
@@ -412,10 +431,12 @@ def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, p
                   closed_form=pair.closed_form, reference=pair.reference, domain=Domain(()),
                   checked_against=pair.checked_against)
     result = result_of(claim, dtype, dev, inside, None, seed=seed, profile=prof.name, examples=examples,
-                       elapsed_s=time.perf_counter() - start, precision=precision, replay="")
+                       elapsed_s=time.perf_counter() - start, precision=precision, replay="",
+                       estimated_operations=state["checker"].estimated_operations() if "checker" in state else ())
     return dataclasses.replace(result, closed_form_path=getattr(state["closed_form"], "path", "") or "jit")
 
 
+@scoped
 def check(
     closed_form: Callable[..., Any],
     reference: Callable[..., Any],
@@ -489,7 +510,9 @@ def check(
         ref = reference_for(reference, derivative, positions, len(names))
         location = f"{derivative} of {ref_name} w.r.t. {', '.join(wrt_names)}"
         against = f"JAX autodiff: {derivative} of {ref_name}"
-    pair = _Pair(name, location, against, cf, ref, names)
+    extra = len(_extra_names(derivative, wrt_names)) if derivative in ("jvp", "hvp") else int(derivative == "vjp")
+    sided = None if derivative is None else _sided(len(names), extra, positions, derivative == "jvp")
+    pair = _Pair(name, location, against, cf, ref, names, sided)
     return _run(pair, "check", inputs, directions, kinks_of, dtype, examples, seed, profile, device, precision)
 
 
@@ -507,7 +530,65 @@ def _strategy_names(fn: Callable) -> tuple[str, ...]:
     return names
 
 
-def _custom_rule_pair(f, kind: str, names: tuple[str, ...], wrt: tuple[str, ...], name: str | None) -> _Pair:
+_CUSTOM_CALLS = frozenset({"custom_jvp_call", "custom_vjp_call", "custom_vjp_call_jaxpr"})
+
+
+def _bind_all(jaxpr, consts, args, strip: bool) -> list[Any]:
+    """Evaluate a jaxpr by binding its equations; with ``strip``, the first custom rule met
+    on every path is replaced by its primal definition (evaluated as it is)."""
+    env: dict[Any, Any] = dict(zip(jaxpr.constvars, consts))
+    env.update(zip(jaxpr.invars, args))
+
+    def read(v):
+        return v.val if isinstance(v, jax.extend.core.Literal) else env[v]
+
+    for eqn in jaxpr.eqns:
+        invals = [read(v) for v in eqn.invars]
+        inner = nested_jaxpr(eqn)
+        if strip and inner is not None and eqn.primitive.name in _CUSTOM_CALLS:
+            outs = _bind_all(*inner, invals, strip=False)
+        elif strip and inner is not None and eqn.primitive.name in ("pjit", "jit", "closed_call", "remat2"):
+            outs = _bind_all(*inner, invals, strip=True)
+        else:
+            outs = eqn.primitive.bind(*invals, **eqn.params)
+            outs = outs if eqn.primitive.multiple_results else [outs]
+        env.update(zip(eqn.outvars, outs))
+    return [read(v) for v in jaxpr.outvars]
+
+
+def _definition_of(f: Callable) -> Callable:
+    """``f`` with its custom differentiation rule taken away: the primal definition that the
+    rule stands in for (``f.fun`` for a ``custom_jvp``/``custom_vjp`` object; for a wrapper
+    such as ``jnp.logaddexp``, the custom rules first met inside it)."""
+    if isinstance(f, jax.custom_jvp | jax.custom_vjp):
+        return f.fun
+
+    def definition(*args):
+        closed, out_shape = jax.make_jaxpr(f, return_shape=True)(*args)
+        outs = _bind_all(closed.jaxpr, closed.consts, jax.tree_util.tree_leaves(args), strip=True)
+        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(out_shape), outs)
+
+    return definition
+
+
+def _has_custom_rule(f: Callable, avals) -> bool:
+    def walk(jaxpr) -> bool:
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name in _CUSTOM_CALLS:
+                return True
+            inner = nested_jaxpr(eqn)
+            if inner is not None and walk(inner[0]):
+                return True
+        return False
+
+    try:
+        return walk(jax.make_jaxpr(f)(*avals).jaxpr)
+    except Exception:
+        return False
+
+
+def _custom_rule_pair(f, kind: str, names: tuple[str, ...], wrt: tuple[str, ...], name: str | None,
+                      reference: Callable | None) -> _Pair:
     positions = tuple(names.index(w) for w in wrt)
     arity = len(names)
 
@@ -525,30 +606,43 @@ def _custom_rule_pair(f, kind: str, names: tuple[str, ...], wrt: tuple[str, ...]
         return rule
 
     fname = _name_of(f)
-    return _Pair(
-        name or fname, f"custom_{kind} rule of {fname} w.r.t. {', '.join(wrt)}",
-        f"JAX autodiff of the primal definition of {fname}", rule_of(f), rule_of(f.fun), names,
-    )
+    if reference is None:
+        truth, against = _definition_of(f), f"JAX autodiff of the primal definition of {fname}"
+    else:
+        truth, against = reference, f"JAX autodiff of {_name_of(reference)} (explicit reference)"
+    extra = len(wrt) if kind == "jvp" else 1
+    return _Pair(name or fname, f"custom_{kind} rule of {fname} w.r.t. {', '.join(wrt)}", against,
+                 rule_of(f), rule_of(truth), names, _sided(arity, extra, positions, kind == "jvp"))
 
 
-def _check_custom(f, kind: str, inputs, wrt, kinks, name, options) -> Result:
+def _check_custom(f, kind: str, inputs, wrt, kinks, name, reference, options) -> Result:
     cls = jax.custom_vjp if kind == "vjp" else jax.custom_jvp
-    if not isinstance(f, cls):
-        raise InvalidArgument(
-            f"check_custom_{kind} needs a function decorated with @jax.custom_{kind}, got {type(f).__name__}"
-        )
-    names = _input_names(inputs, f.fun)
+    if not callable(f):
+        raise InvalidArgument(f"check_custom_{kind} needs a callable, got {type(f).__name__}")
+    if reference is not None and not callable(reference):
+        raise InvalidArgument(f"reference must be a forward function, got {type(reference).__name__}")
+    signature_of = f.fun if isinstance(f, jax.custom_jvp | jax.custom_vjp) else f
+    names = _input_names(inputs, signature_of)
+    if not isinstance(f, cls) and reference is None:
+        avals = ([jax.ShapeDtypeStruct(d.shape, jnp.float64) for d in _declared(inputs).values()]
+                 if isinstance(inputs, Mapping) else None)
+        if avals is None or not _has_custom_rule(f, avals):
+            raise InvalidArgument(
+                f"check_custom_{kind} needs a function with a custom rule (@jax.custom_{kind}, or one that "
+                f"calls such a function), got {_name_of(f)} without one; or pass reference=<forward function>"
+            )
     fixed = set(getattr(f, "nondiff_argnums", ()) or ())
     wrt_names = _wrt_names(wrt, names, [n for i, n in enumerate(names) if i not in fixed])
     if any(names.index(w) in fixed for w in wrt_names):
         raise InvalidArgument(f"wrt {wrt_names} includes a nondiff_argnums argument of {_name_of(f)}")
     kinks_of = _kinks_by_name(kinks, wrt_names, names)
-    pair = _custom_rule_pair(f, kind, names, wrt_names, name)
+    pair = _custom_rule_pair(f, kind, names, wrt_names, name, reference)
     positions = tuple(names.index(w) for w in wrt_names)
-    directions = _directions(f.fun, kind, wrt_names, positions, _name_of(f))
+    directions = _directions(signature_of, kind, wrt_names, positions, _name_of(f))
     return _run(pair, f"check_custom_{kind}", inputs, directions, kinks_of, **options)
 
 
+@scoped
 def check_custom_vjp(
     f: Callable[..., Any],
     *,
@@ -562,6 +656,7 @@ def check_custom_vjp(
     device: str | jax.Device | None = None,
     precision: str = "highest",
     name: str | None = None,
+    reference: Callable[..., Any] | None = None,
 ) -> Result:
     r"""Check the rule of a ``jax.custom_vjp`` function against autodiff of its primal.
 
@@ -569,12 +664,19 @@ def check_custom_vjp(
     the rule's primal output and :math:`c^\top J` (through ``fwd``/``bwd``) are compared
     with ``f``'s undecorated definition and ``jax.vjp`` of it. Outputs are named ``primal``
     and ``vjp wrt <name>``; ``wrt`` defaults to every input not in ``nondiff_argnums``.
-    Other arguments as for :func:`check`.
+
+    ``f`` may also be a function that calls custom rules (a ``jax.numpy`` ufunc such as
+    ``jnp.logaddexp``); the truth is then autodiff of ``f`` with those rules replaced by
+    their primal definitions. A custom rule often exists because that autodiff is wrong
+    somewhere (``logaddexp``'s definition through ``max`` and ``|x1 - x2|`` gives 1 at a tie,
+    the rule 1/2): pass ``reference=`` (another forward function of the same arguments,
+    whose autodiff is the truth) for such points. Other arguments as for :func:`check`.
     """
     options = dict(dtype=dtype, examples=examples, seed=seed, profile=profile, device=device, precision=precision)
-    return _check_custom(f, "vjp", inputs, wrt, kinks, name, options)
+    return _check_custom(f, "vjp", inputs, wrt, kinks, name, reference, options)
 
 
+@scoped
 def check_custom_jvp(
     f: Callable[..., Any],
     *,
@@ -588,14 +690,16 @@ def check_custom_jvp(
     device: str | jax.Device | None = None,
     precision: str = "highest",
     name: str | None = None,
+    reference: Callable[..., Any] | None = None,
 ) -> Result:
     r"""Check the rule of a ``jax.custom_jvp`` function against autodiff of its primal.
 
     For inputs :math:`x` and tangents :math:`t` (drawn for you, one per ``wrt`` argument,
     named ``tangent`` or ``tangent_<name>``), the rule's primal output and :math:`J t` are
     compared with ``jax.jvp`` of ``f``'s undecorated definition. Outputs are named
-    ``primal`` and ``jvp``. Other arguments as for :func:`check`.
+    ``primal`` and ``jvp``. ``f`` and ``reference`` as for :func:`check_custom_vjp`; other
+    arguments as for :func:`check`.
     """
     options = dict(dtype=dtype, examples=examples, seed=seed, profile=profile, device=device, precision=precision)
-    return _check_custom(f, "jvp", inputs, wrt, kinks, name, options)
+    return _check_custom(f, "jvp", inputs, wrt, kinks, name, reference, options)
 

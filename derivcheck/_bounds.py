@@ -19,15 +19,21 @@ formula that cancels (``sigmoid(x) * (1 - sigmoid(x))`` at large ``x``) is allow
 its arithmetic really makes, while a wrong formula is not. Bounds are always carried in
 float64, whatever the dtype of the values.
 
-An operation this module does not know raises :class:`UnsupportedPrimitive`: a bound is
-never guessed.
+Operations without a rule of their own (linear algebra decompositions, host callbacks,
+cumulative products, any primitive unknown here) get an *estimated* bound
+(:func:`_estimated`): the operation evaluated again in float64, and in float32 for its own
+rounding, on the operands and on operands moved by their carried error. The estimate is not
+a worst case; every result names the operations it was used for
+(``Result.estimated_operations``), so a reader knows which part of a tolerance is measured
+rather than derived.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -36,7 +42,15 @@ import numpy as np
 from jax import lax
 from jax.extend import core
 
-__all__ = ["ROUNDING_UNITS", "UnsupportedPrimitive", "evaluate_with_bound", "matmul_input_unit", "nested_jaxpr"]
+__all__ = [
+    "ROUNDING_UNITS",
+    "UnsupportedPrimitive",
+    "at_a_tie",
+    "evaluate_with_bound",
+    "matmul_input_unit",
+    "nested_jaxpr",
+    "recording_estimates",
+]
 
 BOUND_DTYPE = jnp.float64
 
@@ -54,6 +68,12 @@ ROUNDING_UNITS: dict[str, float] = {
     "square": 1, "neg": 0, "abs": 0, "max": 0, "min": 0, "clamp": 0, "copysign": 0,
     "exp": 4, "exp2": 4, "log": 4, "log1p": 4, "expm1": 4, "tanh": 4, "logistic": 4,
     "pow": 8, "sin": 4, "cos": 4, "erf": 4, "cbrt": 4, "atan2": 4,
+    "tan": 4, "asin": 4, "acos": 4, "atan": 4, "sinh": 4, "cosh": 4, "asinh": 4, "acosh": 4,
+    # lgamma and digamma have no entry: XLA's float32 kernels are not within a few ulps
+    # near their zeros, so their rounding is measured (_estimated).
+    "atanh": 4, "erfc": 4, "erf_inv": 8, "log2": 4, "log10": 4,
+    # IEEE remainder and fmod are exact: the result is representable.
+    "rem": 0, "nextafter": 0,
 }
 
 # Operations that move or select values without arithmetic: the same operation applied to
@@ -62,14 +82,18 @@ _STRUCTURAL = frozenset({
     "broadcast_in_dim", "reshape", "transpose", "squeeze", "expand_dims", "slice",
     "dynamic_slice", "dynamic_update_slice", "concatenate", "pad", "rev", "gather",
     "copy", "copy_p", "split", "select_n", "reduce_max", "reduce_min", "stop_gradient",
-    "scatter-add", "scatter_add", "optimization_barrier",
+    "scatter-add", "scatter_add", "optimization_barrier", "scatter", "stack", "tile",
+    # Windowed max/min: the chosen element's error, at most the largest in the window.
+    "reduce_window_max", "reduce_window_min", "cummax", "cummin",
 })
 
 # Operations whose result carries no rounding error in the sense used here: comparisons,
 # integer results and piecewise-constant functions (their jumps are kinks, handled apart).
 _EXACT_RESULT = frozenset({
     "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "not", "xor", "iota", "sign",
-    "floor", "ceil", "round", "argmax", "argmin", "is_finite",
+    "floor", "ceil", "round", "argmax", "argmin", "is_finite", "reduce_or", "reduce_and",
+    "reduce_xor", "population_count", "shift_left", "shift_right_logical", "shift_right_arithmetic",
+    "lu_pivots_to_permutation",
 })
 
 _NESTED_JAXPR_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
@@ -230,6 +254,8 @@ def _convert(eqn, invals, inerrs):
 def _reduce_sum(eqn, invals, inerrs):
     (value,), (error,) = invals, inerrs
     out = eqn.primitive.bind(value, **eqn.params)
+    if not _is_float(out):  # counting (a determinant's pivot parity) is exact
+        return [out], [None]
     terms = math.prod(np.shape(value)[a] for a in eqn.params["axes"])
     params = dict(eqn.params)
     err = _rounding(out, max(terms - 1, 0), eqn.primitive.bind(_magnitude(value), **params))
@@ -316,31 +342,361 @@ def _nested(eqn, invals, inerrs):
 
 _NESTED = frozenset({
     "pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
-    "custom_vjp_call_jaxpr", "remat", "checkpoint",
+    "custom_vjp_call_jaxpr", "remat", "remat2", "checkpoint",
 })
 
 
+def _cumsum(eqn, invals, inerrs):
+    """A running sum: each prefix is a sum of at most K terms (the axis length), so the
+    recursive-summation bound (K - 1) eps sum|x| holds for every prefix, in any order."""
+    (value,), (error,) = invals, inerrs
+    out = eqn.primitive.bind(value, **eqn.params)
+    terms = np.shape(value)[eqn.params["axis"]]
+    err = _rounding(out, max(terms - 1, 0), eqn.primitive.bind(_magnitude(value), **eqn.params))
+    if error is not None:
+        err = lax.add(err, eqn.primitive.bind(error, **eqn.params))
+    return [out], [err]
+
+
+def _reduce_window_sum(eqn, invals, inerrs):
+    """A windowed sum (average pooling): a sum over each window, bounded like reduce_sum."""
+    (value,), (error,) = invals, inerrs
+    out = eqn.primitive.bind(value, **eqn.params)
+    terms = math.prod(eqn.params["window_dimensions"])
+    err = _rounding(out, max(terms - 1, 0), eqn.primitive.bind(_magnitude(value), **eqn.params))
+    if error is not None:
+        err = lax.add(err, eqn.primitive.bind(error, **eqn.params))
+    return [out], [err]
+
+
+def _conv(eqn, invals, inerrs):
+    """A convolution is a contraction, bounded like :func:`_dot_general`: each output sums
+    ``K`` products, K = the kernel's size over its output-feature axis."""
+    (a, b), (ea, eb) = invals, inerrs
+    out = eqn.primitive.bind(a, b, **eqn.params)
+    params = dict(eqn.params, preferred_element_type=BOUND_DTYPE)
+    out_feature_axis = eqn.params["dimension_numbers"].rhs_spec[0]
+    terms = math.prod(np.shape(b)) // max(np.shape(b)[out_feature_axis], 1)
+
+    def conv(x, y):
+        return eqn.primitive.bind(x, y, **params)
+
+    abs_a, abs_b = _magnitude(a), _magnitude(b)
+    magnitudes = conv(abs_a, abs_b)
+    err = _rounding(out, terms, magnitudes)
+    unit = matmul_input_unit(_PLATFORM.get(), eqn.params.get("precision"), jnp.result_type(a))
+    if unit:
+        err = lax.add(err, lax.mul(magnitudes, 2 * unit + unit * unit))
+    if eb is not None:
+        err = lax.add(err, conv(abs_a, eb))
+    if ea is not None:
+        err = lax.add(err, conv(ea, abs_b))
+    return [out], [err]
+
+
+def _largest_along(error: jax.Array, axis: int, shape: tuple[int, ...]) -> jax.Array:
+    """The largest error along ``axis``, broadcast to ``shape``."""
+    largest = lax.reduce_max(error, (axis,))
+    kept = tuple(d for d in range(error.ndim) if d != axis)
+    return lax.broadcast_in_dim(largest, shape, kept)
+
+
+def _sort(eqn, invals, inerrs):
+    """Sorting permutes values. The k-th smallest of values each within ``e`` of the truth
+    is within max(e) of the true k-th smallest, so keys get the largest key error along the
+    sorted axis. Other operands follow the keys: exact where the keys are exact (their
+    errors are permuted alike), else any element of the axis (its range plus max error)."""
+    outs = eqn.primitive.bind(*invals, **eqn.params)
+    axis, keys = eqn.params["dimension"], eqn.params["num_keys"]
+    floats = [i for i, v in enumerate(invals) if _is_float(v)]
+    errs = [None if e is None and i in floats else e for i, e in enumerate(inerrs)]
+    if all(errs[i] is None for i in floats):
+        return outs, [None] * len(outs)
+    full = [(_zeros_like(v) if errs[i] is None else errs[i]) if i in floats else None for i, v in enumerate(invals)]
+    key_error = None
+    for i in range(keys):
+        if full[i] is not None:
+            largest = _largest_along(full[i], axis, np.shape(invals[i]))
+            key_error = largest if key_error is None else lax.max(key_error, largest)
+    permuted = eqn.primitive.bind(*invals, *(full[i] for i in floats),
+                                  **dict(eqn.params, num_keys=keys))[len(invals):]
+    out_errs: list[Any] = [None] * len(outs)
+    for k, i in enumerate(floats):
+        if i < keys:
+            out_errs[i] = key_error
+            continue
+        value = lax.convert_element_type(invals[i], BOUND_DTYPE)
+        spread = lax.sub(_largest_along(value, axis, value.shape),
+                         lax.neg(_largest_along(lax.neg(value), axis, value.shape)))
+        anywhere = lax.add(spread, _largest_along(full[i], axis, value.shape))
+        exact_keys = lax.eq(key_error, 0.0) if key_error is not None else None
+        out_errs[i] = permuted[k] if exact_keys is None else lax.select(exact_keys, permuted[k], anywhere)
+    return outs, out_errs
+
+
+def _top_k(eqn, invals, inerrs):
+    """The k largest values: like sorting, each within the largest error along the axis."""
+    values, indices = eqn.primitive.bind(*invals, **eqn.params)
+    (error,) = inerrs
+    if error is None:
+        return [values, indices], [None, None]
+    axis = eqn.params.get("axis", np.ndim(invals[0]) - 1)
+    largest = lax.reduce_max(error, (axis,))
+    kept = tuple(d for d in range(error.ndim) if d != axis)
+    return [values, indices], [lax.broadcast_in_dim(largest, values.shape, kept), None]
+
+
+def _closed(inner) -> tuple[core.Jaxpr, Sequence[Any]]:
+    return (inner.jaxpr, inner.consts) if isinstance(inner, core.ClosedJaxpr) else (inner, ())
+
+
+def _dense(values, errors):
+    """Errors as arrays (zeros for exact float values), None for non-float values: a loop
+    carries a fixed structure."""
+    return [(_zeros_like(v) if e is None else e) if _is_float(v) else None for v, e in zip(values, errors)]
+
+
+def _cond(eqn, invals, inerrs):
+    """``lax.cond`` / ``switch``: every branch interpreted, the one taken selected."""
+    index, *operands = invals
+    branches = [_eval_jaxpr(*_closed(b), operands, inerrs[1:]) for b in eqn.params["branches"]]
+    n = len(branches[0][0])
+    outs = [lax.select_n(index, *(b[0][k] for b in branches)) for k in range(n)]
+    errs = []
+    for k in range(n):
+        if not _is_float(outs[k]) or all(b[1][k] is None for b in branches):
+            errs.append(None)
+            continue
+        options = [b[1][k] if b[1][k] is not None else _zeros_like(outs[k]) for b in branches]
+        errs.append(lax.select_n(index, *options))
+    return outs, errs
+
+
+def _carried(errors):
+    """Loop-carried errors with None (exact, non-float) as placeholders a loop can carry."""
+    return [jnp.zeros((), jnp.int8) if e is None else e for e in errors]
+
+
+def _uncarried(errors, template):
+    return [None if t is None else e for e, t in zip(errors, template)]
+
+
+def _while(eqn, invals, inerrs):
+    """``lax.while_loop`` (and ``fori_loop``): the body interpreted, errors carried along.
+    The loop stops where the checked values' loop stops."""
+    p = eqn.params
+    nc, start = p["cond_nconsts"], p["cond_nconsts"] + p["body_nconsts"]
+    cond_consts, body_consts, body_const_errs = invals[:nc], invals[nc:start], inerrs[nc:start]
+    init, init_errs = invals[start:], _dense(invals[start:], inerrs[start:])
+    cond_jaxpr, body_jaxpr = _closed(p["cond_jaxpr"]), _closed(p["body_jaxpr"])
+
+    def cond_fun(carry):
+        values, _ = carry
+        return _eval_jaxpr(*cond_jaxpr, [*cond_consts, *values], [None] * (len(cond_consts) + len(values)))[0][0]
+
+    def body_fun(carry):
+        values, errors = carry
+        outs, errs = _eval_jaxpr(*body_jaxpr, [*body_consts, *values],
+                                 [*body_const_errs, *_uncarried(errors, init_errs)])
+        return list(outs), _carried(_dense(outs, errs))
+
+    outs, errs = lax.while_loop(cond_fun, body_fun, (list(init), _carried(init_errs)))
+    return outs, _uncarried(errs, init_errs)
+
+
+def _scan(eqn, invals, inerrs):
+    """``lax.scan`` (and ``fori_loop`` with a fixed trip count): the body interpreted on the
+    values and their errors, carry and stacked outputs alike."""
+    p = eqn.params
+    nc, ncarry = p["num_consts"], p["num_carry"]
+    consts, const_errs = invals[:nc], inerrs[:nc]
+    init, init_errs = invals[nc:nc + ncarry], _dense(invals[nc:nc + ncarry], inerrs[nc:nc + ncarry])
+    xs, xs_errs = invals[nc + ncarry:], _dense(invals[nc + ncarry:], inerrs[nc + ncarry:])
+    body = _closed(p["jaxpr"])
+    y_template: list[Any] = []
+
+    def step(carry, x):
+        values, errors = carry
+        x_values, x_errors = x
+        outs, errs = _eval_jaxpr(*body, [*consts, *values, *x_values],
+                                 [*const_errs, *_uncarried(errors, init_errs), *_uncarried(x_errors, xs_errs)])
+        dense = _dense(outs, errs)
+        y_template[:] = dense[ncarry:]
+        return (list(outs[:ncarry]), _carried(dense[:ncarry])), (list(outs[ncarry:]), _carried(dense[ncarry:]))
+
+    (carry, carry_errs), (ys, ys_errs) = lax.scan(
+        step, (list(init), _carried(init_errs)), (list(xs), _carried(xs_errs)),
+        length=p["length"], reverse=p["reverse"], unroll=p.get("unroll", 1))
+    return [*carry, *ys], [*_uncarried(carry_errs, init_errs), *_uncarried(ys_errs, y_template)]
+
+
+# Operations whose bound is estimated (see :func:`_estimated`) are recorded here while a
+# function is interpreted, so that its result can name them.
+_ESTIMATED: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("derivcheck_estimated", default=None)
+
+# Host callbacks declare their result dtype: they cannot be evaluated in another one, so
+# their own rounding is only the floor of :func:`_estimated`.
+_FIXED_DTYPE = frozenset({"pure_callback", "io_callback"})
+
+def _has_inner_jaxpr(params) -> bool:
+    """Whether an operation's parameters hold jaxprs, whose types fix its operands'."""
+    def inner(v):
+        if isinstance(v, core.ClosedJaxpr | core.Jaxpr):
+            return True
+        return isinstance(v, tuple | list) and any(inner(x) for x in v)
+
+    return any(inner(v) for v in params.values())
+
+
+def _linear_solve(eqn, invals, inerrs):
+    """``lax.custom_linear_solve`` (``jnp.linalg.solve``): its ``solve`` jaxpr interpreted."""
+    lengths, jaxprs = eqn.params["const_lengths"], eqn.params["jaxprs"]
+    start = lengths.matvec + lengths.vecmat
+    stop = start + lengths.solve
+    total = stop + lengths.transpose_solve
+    args = [*invals[start:stop], *invals[total:]]
+    errs = [*inerrs[start:stop], *inerrs[total:]]
+    return _eval_jaxpr(*_closed(jaxprs.solve), args, errs)
+
+
+#: Sign patterns the operands' carried errors are applied with in an estimate: all up, and
+#: alternating (a linear map of mixed signs would cancel a uniform shift).
+_ESTIMATE_SIGNS = (1.0, -1.0)
+
+
+def _alternating(shape: tuple[int, ...]) -> np.ndarray:
+    return np.where(np.arange(math.prod(shape)) % 2 == 0, 1.0, -1.0).reshape(shape)
+
+
+def _estimated(eqn, invals, inerrs):
+    r"""A measured bound for an operation without a derived one.
+
+    Own rounding: the operation evaluated on the operands in float64 and in float32; the
+    difference, rescaled from float32's epsilon to the result's (first-order rounding is
+    linear in epsilon), and never less than :math:`n\,\epsilon\,|out|` with n the size of the
+    last axis (the :math:`\gamma_n` of a backward-stable matrix algorithm at condition 1).
+    Carried error: the largest change of the float64 result when every operand moves by its
+    carried error, all in one direction or with alternating signs. Recorded in
+    :data:`_ESTIMATED` for the result.
+    """
+    collected = _ESTIMATED.get()
+    if collected is not None:
+        collected.add(eqn.primitive.name)
+    prim, params = eqn.primitive, eqn.params
+    outs = prim.bind(*invals, **params)
+    outs = list(outs) if prim.multiple_results else [outs]
+    fixed_dtype = prim.name in _FIXED_DTYPE or _has_inner_jaxpr(params)
+
+    def rebound(dtype, moved=None):
+        args = [v if moved is None or moved[k] is None else moved[k] for k, v in enumerate(invals)]
+        if fixed_dtype:  # it returns its declared dtype whatever it is given
+            args = [lax.convert_element_type(a, jnp.result_type(v)) if _is_float(v) else a
+                    for a, v in zip(args, invals)]
+            dtype = None
+        try:
+            result = prim.bind(*(lax.convert_element_type(a, dtype) if dtype is not None and _is_float(a) else a
+                                 for a in args), **params)
+        except Exception:  # an operation whose parameters fix its dtype (a nested solve) keeps it
+            result = prim.bind(*(lax.convert_element_type(a, jnp.result_type(v)) if _is_float(v) else a
+                                 for a, v in zip(args, invals)), **params)
+        result = list(result) if prim.multiple_results else [result]
+        return [lax.convert_element_type(r, BOUND_DTYPE) if _is_float(r) else r for r in result]
+
+    wide = rebound(BOUND_DTYPE)
+    narrow = rebound(jnp.float32)
+    moves = []
+    if any(e is not None for e in inerrs):
+        for sign in _ESTIMATE_SIGNS:
+            moved = [None if e is None else lax.add(lax.convert_element_type(v, BOUND_DTYPE),
+                                                     lax.mul(e, sign if sign > 0 else _alternating(e.shape)))
+                     for v, e in zip(invals, inerrs)]
+            moves.append(rebound(BOUND_DTYPE, moved))
+    errs: list[Any] = []
+    for k, out in enumerate(outs):
+        if not _is_float(out):
+            errs.append(None)
+            continue
+        n = np.shape(out)[-1] if np.ndim(out) else 1
+        scale = _eps(out) / float(jnp.finfo(jnp.float32).eps)
+        observed = lax.mul(lax.abs(lax.sub(narrow[k], wide[k])), scale)
+        own = _rounding(out, max(n, 1))
+        own = lax.select(lax.is_finite(observed), lax.max(own, observed), own)
+        err = own
+        for moved in moves:
+            change = lax.abs(lax.sub(moved[k], wide[k]))
+            err = lax.add(err, lax.select(lax.is_finite(change), change, lax.full_like(change, jnp.inf)))
+        errs.append(err)
+    return outs, errs
+
+
+_RULES: dict[str, Callable] = {
+    "integer_pow": lambda eqn, v, e: _integer_pow(eqn, v, e),
+    "convert_element_type": lambda eqn, v, e: _convert(eqn, v, e),
+    "reduce_sum": lambda eqn, v, e: _reduce_sum(eqn, v, e),
+    "dot_general": lambda eqn, v, e: _dot_general(eqn, v, e),
+    "cumsum": _cumsum,
+    "reduce_window_sum": _reduce_window_sum,
+    "conv_general_dilated": _conv,
+    "sort": _sort,
+    "top_k": _top_k,
+    "cond": _cond,
+    "while": _while,
+    "scan": _scan,
+    "custom_linear_solve": _linear_solve,
+}
+
+
 def _rule(name: str) -> Callable:
-    if name == "integer_pow":
-        return _integer_pow
+    if name in _RULES:
+        return _RULES[name]
     if name in ROUNDING_UNITS:
         return _elementwise
     if name in _STRUCTURAL:
         return _structural
     if name in _EXACT_RESULT:
         return _exact
-    if name == "convert_element_type":
-        return _convert
-    if name == "reduce_sum":
-        return _reduce_sum
-    if name == "dot_general":
-        return _dot_general
     if name in _NESTED:
         return _nested
-    raise UnsupportedPrimitive(
-        f"the error-bound model has no rule for the JAX primitive '{name}'; "
-        "add one to derivcheck/_bounds.py"
-    )
+    return _estimated
+
+
+@contextlib.contextmanager
+def recording_estimates() -> Iterator[set[str]]:
+    """Collect, while functions are interpreted, the operations whose bound is estimated."""
+    collected: set[str] = set()
+    token = _ESTIMATED.set(collected)
+    try:
+        yield collected
+    finally:
+        _ESTIMATED.reset(token)
+
+
+#: A constant whose significand fits in this many bits (1.0, 0.5, 3.0, 1000.0) is taken as
+#: written exactly; any other was rounded when it entered the function's dtype.
+SHORT_CONSTANT_BITS = 12
+
+
+def constant_rounding(value: Any) -> np.ndarray | None:
+    r"""The error a constant of a function carries: none for a short binary fraction, else
+    one rounding, :math:`\epsilon\,|c|`.
+
+    ``0.01`` in a float32 function is the float32 number nearest to 0.01, 2.2e-10 away: the
+    function computes with that number, and a bound that took the constant as exact would
+    fail a correct ``where(x > 0, 1, 0.01)`` against its float64 truth. The value as written
+    is gone once traced, so a constant whose significand needs more than
+    :data:`SHORT_CONSTANT_BITS` bits is charged, whatever it was meant to be.
+    """
+    if isinstance(value, jax.core.Tracer) or not _is_float(value):
+        return None
+    c = np.asarray(value)
+    if c.dtype.kind != "f" or c.size > 4096:
+        return None
+    mantissa, _ = np.frexp(c.astype(np.float64))
+    scaled = mantissa * 2.0**SHORT_CONSTANT_BITS
+    long = np.isfinite(c) & (scaled != np.round(scaled))
+    if not long.any():
+        return None
+    return (np.abs(c.astype(np.float64)) * float(np.finfo(c.dtype).eps) * long).astype(np.float64)
 
 
 def _eval_jaxpr(jaxpr: core.Jaxpr, consts: Sequence[Any], args, errs):
@@ -349,11 +705,11 @@ def _eval_jaxpr(jaxpr: core.Jaxpr, consts: Sequence[Any], args, errs):
 
     def read(var):
         if isinstance(var, core.Literal):
-            return var.val, None
+            return var.val, constant_rounding(var.val)
         return values[var], errors[var]
 
     for var, const in zip(jaxpr.constvars, consts):
-        values[var], errors[var] = const, None
+        values[var], errors[var] = const, constant_rounding(const)
     for var, arg, err in zip(jaxpr.invars, args, errs):
         values[var], errors[var] = arg, err
     for eqn in jaxpr.eqns:
@@ -364,6 +720,55 @@ def _eval_jaxpr(jaxpr: core.Jaxpr, consts: Sequence[Any], args, errs):
             values[var], errors[var] = out, err
     results = [read(v) for v in jaxpr.outvars]
     return [r[0] for r in results], [r[1] for r in results]
+
+
+# Operations whose derivative jumps where an operand meets a threshold: at such a point
+# autodiff returns one convention (max at a tie: 1/2 each; abs at 0: 0), not a truth.
+_TIE_AT_ZERO = frozenset({"abs", "sign"})
+_TIE_BETWEEN = frozenset({"max", "min", "lt", "le", "gt", "ge", "eq", "ne"})
+_LOOK_INSIDE = frozenset({"pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call",
+                          "custom_vjp_call_jaxpr", "remat", "remat2", "checkpoint"})
+
+
+def _ties_in(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[Any]) -> tuple[list[Any], jax.Array]:
+    values: dict[Any, Any] = dict(zip(jaxpr.constvars, consts))
+    values.update(zip(jaxpr.invars, args))
+    tie = jnp.zeros((), bool)
+
+    def read(var):
+        return var.val if isinstance(var, core.Literal) else values[var]
+
+    for eqn in jaxpr.eqns:
+        invals = [read(v) for v in eqn.invars]
+        name = eqn.primitive.name
+        inner = nested_jaxpr(eqn) if name in _LOOK_INSIDE else None
+        if inner is not None:
+            outs, inner_tie = _ties_in(*inner, invals)
+            tie = lax.bitwise_or(tie, inner_tie)
+        else:
+            outs = eqn.primitive.bind(*invals, **eqn.params)
+            outs = outs if eqn.primitive.multiple_results else [outs]
+            floats = [v for v in invals if _is_float(v)]
+            if name in _TIE_AT_ZERO and floats:
+                tie = lax.bitwise_or(tie, jnp.any(lax.eq(floats[0], jnp.zeros_like(floats[0]))))
+            elif name in _TIE_BETWEEN and len(floats) == 2:
+                a, b = floats
+                # x != x is a NaN test, not a kink.
+                same_operand = isinstance(eqn.invars[0], core.Var) and eqn.invars[0] is eqn.invars[1]
+                if not same_operand:
+                    tie = lax.bitwise_or(tie, jnp.any(a == b))
+        values.update(zip(eqn.outvars, outs))
+    return [read(v) for v in jaxpr.outvars], tie
+
+
+def at_a_tie(fn: Callable[..., Any], *args: Any) -> jax.Array:
+    """Whether evaluating ``fn(*args)`` passes through a kink: ``abs`` or ``sign`` of an exact
+    0, ``max``/``min`` or a float comparison of two equal operands (nested jitted functions
+    and custom rules' primal computations included; loop and cond bodies are not looked
+    into). A boolean scalar; vmap it for a batch."""
+    flat, tree = jax.tree_util.tree_flatten(args)
+    closed = jax.make_jaxpr(lambda *f: fn(*jax.tree_util.tree_unflatten(tree, list(f))))(*flat)
+    return _ties_in(closed.jaxpr, closed.consts, flat)[1]
 
 
 def evaluate_with_bound(fn: Callable[..., Any], *args: Any, platform: str = "cpu") -> tuple[Any, Any]:

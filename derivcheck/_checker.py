@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck._bounds import evaluate_with_bound
+from derivcheck._bounds import at_a_tie, evaluate_with_bound, recording_estimates
 from derivcheck._host import HostClosedForm
 from derivcheck.errors import ClaimError
 from derivcheck.tolerance import kink_offset, tolerance_for
@@ -61,6 +61,34 @@ def _one_sided_inputs(args, kinks: tuple[tuple[float, ...], ...]):
     return below, above
 
 
+#: How far a tie point is moved to take a one-sided truth (:func:`_moved_inputs`), in
+#: float64 ulps of each element: far enough that elements moved by different amounts stop
+#: being equal, near enough that a smooth derivative moves by ~1e-14 of itself.
+SIDED_ULPS = 64
+# Moved elements at 0 move by this much at least: a normal float64 even times a drawn
+# direction element (>= 1e-8 in magnitude), never a subnormal XLA may flush.
+_SIDED_FLOOR = 2.0**-960
+
+
+def _moved_inputs(args, sided):
+    """The float64 inputs moved to each side of a tie: argument k by ``m * step`` where its
+    spec is ``(m, None)``, or along argument j (a tangent) by ``step * args[j]`` where it is
+    ``(m, j)``; step is :data:`SIDED_ULPS` ulps of each element."""
+    below, above = [], []
+    eps = float(np.finfo(np.float64).eps)
+    for x, spec in zip(args, sided):
+        if spec is None:
+            below.append(x)
+            above.append(x)
+            continue
+        multiplier, along = spec
+        step = jnp.maximum(jnp.abs(x), _SIDED_FLOOR) * (SIDED_ULPS * eps)
+        step = step * (args[along] if along is not None else multiplier)
+        below.append(x - step)
+        above.append(x + step)
+    return below, above
+
+
 @functools.lru_cache(maxsize=1024)
 def _traced_shape(fn, avals: tuple[jax.ShapeDtypeStruct, ...]):
     # Cached: the reference's shapes serve the float32 and the float64 run alike.
@@ -97,8 +125,8 @@ def validate_outputs(claim_id: str, closed_form, reference, args, dtype: str) ->
             )
         if c.dtype != jnp.dtype(dtype):
             raise ClaimError(
-                f"{claim_id}: output {name} is {c.dtype} from the closed form for "
-                f"{dtype} inputs"
+                f"{claim_id}: the closed form returns {c.dtype} for {dtype} inputs (output {name}); "
+                f"cast with .astype(x.dtype)"
             )
 
 
@@ -167,6 +195,34 @@ def _rows(tree) -> jax.Array:
 # only the per-point metrics are transferred.
 
 
+#: The operations whose bound was estimated (:func:`derivcheck._bounds._estimated`), per
+#: stage, recorded when the stage is traced.
+_ESTIMATED_IN: dict[tuple, frozenset[str]] = {}
+
+
+def _batched(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` over a leading batch axis: ``vmap``, or a sequential map where ``fn`` cannot be
+    vmapped (a ``pure_callback`` without a ``vmap_method``)."""
+    vmapped = jax.vmap(fn)
+
+    def batched(*batch):
+        try:
+            return vmapped(*batch)
+        except NotImplementedError as exc:
+            if "vmap_method" not in str(exc):
+                raise
+            return jax.lax.map(lambda args: fn(*args), batch)
+
+    return batched
+
+
+def _traced_with_bound(fn, batch, platform: str, key: tuple):
+    with recording_estimates() as estimated:
+        out = evaluate_with_bound(_batched(fn), *batch, platform=platform)
+    _ESTIMATED_IN[key] = _ESTIMATED_IN.get(key, frozenset()) | estimated
+    return out
+
+
 @functools.lru_cache(maxsize=512)
 def _closed_form_stage(closed_form: Callable[..., Any], platform: str, precision: str):
     """Batch of inputs in the checked dtype -> closed form and its error bound (rows, f64).
@@ -175,14 +231,14 @@ def _closed_form_stage(closed_form: Callable[..., Any], platform: str, precision
     """
 
     def stage(*batch):
-        cf, bound = evaluate_with_bound(jax.vmap(closed_form), *batch, platform=platform)
+        cf, bound = _traced_with_bound(closed_form, batch, platform, ("closed form", closed_form, platform))
         return _rows(cf), _rows(bound)
 
     return _compiled(stage, platform)
 
 
 @functools.lru_cache(maxsize=512)
-def _reference_stage(reference, reference_right, kinks, platform: str, precision: str):
+def _reference_stage(reference, reference_right, kinks, platform: str, precision: str, sided=None):
     """Batch of float64 inputs -> the reference interval, its bound, and float32 autodiff.
 
     The reference is evaluated just below every kink argument (left-sided) and just above
@@ -191,30 +247,62 @@ def _reference_stage(reference, reference_right, kinks, platform: str, precision
     its inputs exactly, and the output says how far autodiff itself lands in float32 (a
     diagnostic, never part of the tolerance). The float64 check ignores it. One stage
     serves both dtypes, so a claim's float64 reference compiles once.
+
+    With ``sided`` (a user's check), kinks are also found where they are: at a point where
+    the reference passes through a tie (:func:`derivcheck._bounds.at_a_tie`), autodiff's
+    value is a convention, so the truth there is the interval spanned by the reference at
+    the point moved to either side (:func:`_moved_inputs`), joined with the value itself.
     """
 
     def stage(*batch):
         below, above = _one_sided_inputs(batch, kinks)
-        ref_lo, bound_lo = evaluate_with_bound(jax.vmap(reference), *below, platform=platform)
+        key = ("reference", reference, reference_right, platform)
+        ref_lo, bound_lo = _traced_with_bound(reference, below, platform, key)
         if any(kinks) or reference_right is not None:
-            ref_hi, bound_hi = evaluate_with_bound(jax.vmap(reference_right or reference), *above, platform=platform)
+            ref_hi, bound_hi = _traced_with_bound(reference_right or reference, above, platform, key)
         else:
             ref_hi, bound_hi = ref_lo, bound_lo
         lo, hi = _rows(ref_lo), _rows(ref_hi)
-        in_float32 = _rows(jax.vmap(reference)(*(a.astype(jnp.float32) for a in batch)))
-        return jnp.minimum(lo, hi), jnp.maximum(lo, hi), jnp.maximum(_rows(bound_lo), _rows(bound_hi)), in_float32
+        bound = jnp.maximum(_rows(bound_lo), _rows(bound_hi))
+        lo, hi = jnp.minimum(lo, hi), jnp.maximum(lo, hi)
+        if sided is not None:
+            tie = jax.vmap(functools.partial(at_a_tie, reference))(*batch)[:, None]
+            minus, plus = _moved_inputs(batch, sided)
+            (r_minus, b_minus), (r_plus, b_plus) = (_traced_with_bound(reference, moved, platform, key)
+                                                    for moved in (minus, plus))
+            r_minus, r_plus = _rows(r_minus), _rows(r_plus)
+            lo = jnp.where(tie, jnp.minimum(lo, jnp.minimum(r_minus, r_plus)), lo)
+            hi = jnp.where(tie, jnp.maximum(hi, jnp.maximum(r_minus, r_plus)), hi)
+            bound = jnp.where(tie, jnp.maximum(bound, jnp.maximum(_rows(b_minus), _rows(b_plus))), bound)
+        in_float32 = _rows(_float32_diagnostic(reference, batch, lo))
+        return lo, hi, bound, in_float32
 
     return _compiled(stage, platform)
 
 
-def host_bound(reference_bound: jax.Array, dtype: str) -> jax.Array:
-    r"""The rounding bound charged to a host (NumPy) closed form, which cannot be interpreted.
+def _float32_diagnostic(reference, batch, like):
+    """The reference run in float32 on the inputs rounded to float32 (a diagnostic only).
 
-    It is the reference's own first-order bound (float64, the larger of the two sides at a
-    kink) rescaled to the checked dtype: :math:`E_{ref}\,\epsilon_d / \epsilon_{64}`. Every
-    rounding term of the model is linear in :math:`\epsilon`, so this is, to first order,
-    the error that autodiff's computation of the same derivative makes in dtype :math:`d`:
-    what a direct implementation accumulates. For float64 it is the reference's bound.
+    A reference that cannot run in float32 (a float64 NumPy constant mixed into a float32
+    operation, a dtype-fixed callback) gets NaN rows: the diagnostic is then not shown, and
+    the check itself never depends on it.
+    """
+    try:
+        return _batched(reference)(*(a.astype(jnp.float32) for a in batch))
+    except Exception:
+        return jnp.full_like(like, jnp.nan)
+
+
+def host_bound(reference_bound: jax.Array, dtype: str) -> jax.Array:
+    r"""The floor of the rounding bound charged to a host (NumPy) closed form.
+
+    A host closed form is charged the larger of its own measured rounding
+    (:meth:`HostClosedForm.rounding_spread`) and this floor: the reference's first-order
+    bound (float64, the larger of the two sides at a kink) rescaled to the checked dtype,
+    :math:`E_{ref}\,\epsilon_d / \epsilon_{64}`, the error autodiff's own computation of the
+    derivative would make in dtype :math:`d` (every rounding term is linear in
+    :math:`\epsilon`). The floor covers a point where every measured sample rounded nearly
+    exactly.
     """
     return reference_bound * (tolerance_for(dtype).eps / tolerance_for("float64").eps)
 
@@ -234,8 +322,11 @@ def _metrics_stage(dtype: str, platform: str):
     def metrics(cf, cf_bound, lower, upper, ref_bound, in_dtype):
         distance, tol = _distance_and_tolerance(cf, cf_bound, lower, upper, ref_bound, dtype)
         ref_finite = jnp.isfinite(lower) & jnp.isfinite(upper)
-        # Judged wherever the truth is known; a non-finite closed form there is a failure.
-        judged = ref_finite & jnp.isfinite(ref_bound)
+        # Judged wherever the truth is known and representable in the checked dtype; a
+        # non-finite closed form there is a failure. Beyond the dtype's range (e**89 in
+        # float32) the correctly rounded value is inf: the point is undecided, not failed.
+        representable = jnp.maximum(jnp.abs(lower), jnp.abs(upper)) <= float(np.finfo(np.dtype(dtype)).max)
+        judged = ref_finite & jnp.isfinite(ref_bound) & representable
         cf_finite = jnp.isfinite(cf)
         bad = judged & (~cf_finite | (distance > tol))
         # A finite closed form whose own bound overflowed cannot be compared either.
@@ -259,11 +350,27 @@ def _metrics_stage(dtype: str, platform: str):
             "ref_nonfinite": jnp.any(~ref_finite, axis=1),
             "abs_error": worst(jnp.where(compared, distance, 0.0)),
             "rel_error": worst(jnp.where(compared & (magnitude > 0), relative, 0.0)),
-            "ratio": worst(jnp.where(compared, distance / tol, 0.0)),
+            # A failure that could not be measured (a non-finite closed form) is infinitely off.
+            "ratio": worst(jnp.where(compared, distance / tol, jnp.where(bad, jnp.inf, 0.0))),
             "autodiff_error": worst(gap),
         }
 
     return _compiled(metrics, platform)
+
+
+@functools.lru_cache(maxsize=16)
+def _faithful_stage(dtype: str, platform: str):
+    """Whether NumPy's values and those of its tracing into JAX agree within both bounds,
+    wherever both are finite: then the tracing computes what NumPy computes."""
+
+    def faithful(values, traced, bound):
+        tol = tolerance_for(dtype)
+        both = jnp.isfinite(values) & jnp.isfinite(traced)
+        same_finiteness = jnp.isfinite(values) == jnp.isfinite(traced)
+        close = jnp.abs(values - traced) <= 2 * tol.safety * bound + tol.underflow_floor
+        return jnp.all(same_finiteness & (close | ~both))
+
+    return _compiled(faithful, platform)
 
 
 @functools.lru_cache(maxsize=16)
@@ -286,19 +393,46 @@ class Checker:
     dtype: str
     platform: str
     precision: str = "highest"
+    #: Per argument, how it moves to either side of a tie found in the reference
+    #: (:func:`_moved_inputs`); None: only declared kinks.
+    sided: tuple | None = None
+
+    def estimated_operations(self) -> tuple[str, ...]:
+        """Operations whose bound was measured, not derived, in either stage traced so far;
+        ``host closed form`` for a closed form run on the host."""
+        names = set(_ESTIMATED_IN.get(("closed form", self.closed_form, self.platform), ()))
+        names |= _ESTIMATED_IN.get(("reference", self.reference, self.reference_right, self.platform), frozenset())
+        if isinstance(self.closed_form, HostClosedForm) and not self.closed_form.traced_faithful:
+            names.add("host closed form (rounding measured)")
+        return tuple(sorted(names))
 
     def sides(self, arrays, device):
         wide = jax.device_put(tuple(np.asarray(a, np.float64) for a in arrays), device)
         with jax.default_matmul_precision(self.precision):
             *ref, in_float32 = _reference_stage(
-                self.reference, self.reference_right, self.kinks, self.platform, self.precision)(*wide)
+                self.reference, self.reference_right, self.kinks, self.platform, self.precision, self.sided)(*wide)
             if isinstance(self.closed_form, HostClosedForm):  # runs on the host: its inputs stay there
-                values = self.closed_form.batch(tuple(np.asarray(a) for a in arrays))
-                cf = (_rows(jax.device_put(values, device)), host_bound(ref[2], self.dtype))
+                cf = self._host_side(arrays, device, ref[2])
             else:
                 narrow = jax.device_put(tuple(arrays), device)
                 cf = _closed_form_stage(self.closed_form, self.platform, self.precision)(*narrow)
         return cf, tuple(ref), (in_float32 if self.dtype == "float32" else None)
+
+    def _host_side(self, arrays, device, reference_bound):
+        """A host closed form's values (NumPy) and bound: interpreted from its tracing into
+        JAX where that computes its values, else measured (:mod:`derivcheck._host`)."""
+        host_cf = self.closed_form
+        host = tuple(np.asarray(a) for a in arrays)
+        values = _rows(jax.device_put(host_cf.batch(host), device))
+        if host_cf.traceable(tuple(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in host)):
+            traced, bound = _closed_form_stage(host_cf.through_jax, self.platform, self.precision)(
+                *jax.device_put(tuple(arrays), device))
+            if bool(_faithful_stage(self.dtype, self.platform)(values, traced, bound)):
+                host_cf.traced_faithful = True
+                return values, bound
+            host_cf.traced_faithful = False
+        spread = _rows(jax.device_put(host_cf.rounding_spread(host, self.dtype), device))
+        return values, jnp.maximum(host_bound(reference_bound, self.dtype), spread)
 
     def __call__(self, arrays, device) -> dict[str, jax.Array]:
         (cf, cf_bound), (lower, upper, ref_bound), in_dtype = self.sides(arrays, device)
@@ -312,13 +446,13 @@ class Checker:
 
 
 def batched_checker(closed_form, reference, reference_right, kinks, dtype: str, platform: str = "cpu",
-                    precision: str = "highest") -> Checker:
+                    precision: str = "highest", sided: tuple | None = None) -> Checker:
     """The checker from a batch of inputs (leading axis) to per-point metrics.
 
     ``precision`` is the matmul precision the checked functions run at (``highest`` or
     ``default``, the backend's own); the tolerance accounts for it.
     """
-    return Checker(closed_form, reference, reference_right, kinks, dtype, platform, precision)
+    return Checker(closed_form, reference, reference_right, kinks, dtype, platform, precision, sided)
 
 
 def run_batch(checker, arrays, device) -> PointMetrics:
@@ -335,11 +469,13 @@ def explain_point(checker: Checker, point, batch: int, device, out_shape) -> dic
     arrays = tuple(np.broadcast_to(a, (batch, *np.shape(a))).copy() for a in point)
     cf, lower, upper, distance, tol = (np.asarray(v)[0] for v in checker.elements(arrays, device))
     names, shapes = output_names(out_shape), [leaf.shape for leaf in jax.tree_util.tree_leaves(out_shape)]
-    finite = np.isfinite(cf) & np.isfinite(lower) & np.isfinite(upper)
+    known = np.isfinite(lower) & np.isfinite(upper) & np.isfinite(tol)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        score = np.where(finite, distance / tol, np.inf)
-    k = int(np.argmax(score))
+        # Only compared elements can be the worst; a non-finite closed form where the
+        # truth is known is the worst of all.
+        score = np.where(known, np.where(np.isfinite(cf), distance / tol, np.inf), -1.0)
     offsets = np.cumsum([0, *(int(np.prod(s, dtype=int)) for s in shapes)])
+    k = int(np.argmax(score[:offsets[-1]]))  # never a padding element
     leaf = int(np.searchsorted(offsets, k, side="right") - 1)
     index = np.unravel_index(k - offsets[leaf], shapes[leaf]) if shapes[leaf] else ()
     ref = float(lower[k]) if lower[k] == upper[k] else [float(lower[k]), float(upper[k])]

@@ -6,6 +6,18 @@ assumed: the batch's output must have the batch axis in front of the per-point s
 three of its rows (first, middle, last) must equal, bit for bit, the function called on
 those points alone. A function that reduces over its whole input (``x - x.mean()``) or
 returns one value for the batch fails that test and is called point by point.
+
+Its rounding is bounded from its own arithmetic. First choice: the function is traced
+through NumPy's dispatch protocols into a jaxpr (:mod:`derivcheck._numpy_shim`) and that
+jaxpr is interpreted by the same bound interpreter as JAX code, so a NumPy formula and the
+same formula in JAX get the same tolerance. The traced version is trusted only where its
+values agree with NumPy's own within both bounds (:attr:`HostClosedForm.traced_faithful`).
+Otherwise (code the tracing cannot follow) the rounding is *measured*
+(:meth:`HostClosedForm.rounding_spread`): the function run in float32 and in float64 on the
+same inputs, at the point and at points a few float32 ulps away, the largest difference
+rescaled to the checked dtype. That is an estimate, not a bound: a rounding that the
+nearby points do not vary (``1 + exp(-x)`` for large x) is missed. A result says so
+(``estimated_operations``: ``host closed form (rounding measured)``).
 """
 
 from __future__ import annotations
@@ -17,9 +29,16 @@ from typing import Any
 import jax
 import numpy as np
 
+from derivcheck._numpy_shim import traced
 from derivcheck.errors import ClaimError
 
-__all__ = ["HOST_PATHS", "TRACER_ERRORS", "HostClosedForm"]
+__all__ = ["HOST_PATHS", "SPREAD_SAMPLES", "SPREAD_ULPS", "TRACER_ERRORS", "HostClosedForm"]
+
+#: Points at which a host closed form's float32 rounding is measured: the point itself and
+#: points whose inputs are moved by up to :data:`SPREAD_ULPS` float32 ulps (relative, so
+#: zeros, signs and exact one-hot targets stay as they are).
+SPREAD_SAMPLES = 8
+SPREAD_ULPS = 4
 
 #: How a closed form was evaluated, as recorded in a result.
 HOST_PATHS = ("host, vectorised", "host, point by point")
@@ -42,6 +61,27 @@ class HostClosedForm:
     fn: Callable[..., Any]
     vectorized: bool | None = None
     path: str = ""
+    #: Whether the NumPy-to-JAX tracing of ``fn`` gives its values (None: not yet known).
+    traced_faithful: bool | None = None
+
+    def __post_init__(self) -> None:
+        self.through_jax = traced(self.fn)
+        self._traceable: dict[tuple, bool] = {}
+
+    def traceable(self, avals) -> bool:
+        """Whether ``fn`` traces into JAX for these argument shapes, with NumPy's outputs."""
+        key = tuple(avals)
+        if key not in self._traceable:
+            try:
+                shim = jax.eval_shape(self.through_jax, *avals)
+                real = self.output_shape(avals)
+                same = jax.tree_util.tree_structure(shim) == jax.tree_util.tree_structure(real) and all(
+                    a.shape == b.shape and a.dtype == b.dtype
+                    for a, b in zip(jax.tree_util.tree_leaves(shim), jax.tree_util.tree_leaves(real)))
+            except Exception:  # Untraceable, or JAX refusing what NumPy allows
+                same = False
+            self._traceable[key] = same and self.traced_faithful is not False
+        return self._traceable[key] and self.traced_faithful is not False
 
     @property
     def __name__(self) -> str:
@@ -90,3 +130,31 @@ class HostClosedForm:
                 if not np.array_equal(whole[k], single, equal_nan=True):
                     return None
         return out
+
+    def rounding_spread(self, arrays: tuple[np.ndarray, ...], dtype: str) -> Any:
+        """Per element, the closed form's own rounding error in ``dtype`` (module docstring).
+
+        Non-finite samples (a float32 overflow of a float64 point) count as no information:
+        such an element keeps the floor the checker adds (:func:`derivcheck._checker.host_bound`).
+        """
+        eps32 = float(np.finfo(np.float32).eps)
+        scale = float(np.finfo(np.dtype(dtype)).eps) / eps32
+        rng = np.random.default_rng(0)
+        with np.errstate(all="ignore"):
+            narrow = tuple(np.asarray(a, np.float64).astype(np.float32) for a in arrays)
+        worst = None
+        for k in range(SPREAD_SAMPLES):
+            if k:
+                with np.errstate(all="ignore"):
+                    points = tuple((a * (1 + rng.integers(-SPREAD_ULPS, SPREAD_ULPS + 1, a.shape) * eps32))
+                                   .astype(np.float32) for a in narrow)
+            else:
+                points = narrow
+            low = self.batch(points)
+            high = self.batch(tuple(p.astype(np.float64) for p in points))
+            with np.errstate(all="ignore"):
+                gap = jax.tree_util.tree_map(
+                    lambda lo, hi: np.nan_to_num(np.abs(lo.astype(np.float64) - hi.astype(np.float64)),
+                                                 nan=0.0, posinf=0.0), low, high)
+            worst = gap if worst is None else jax.tree_util.tree_map(np.maximum, worst, gap)
+        return jax.tree_util.tree_map(lambda g: g * scale, worst)

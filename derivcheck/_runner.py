@@ -66,6 +66,9 @@ def use_compile_cache(directory: str | None) -> None:
 def _worker_init(cache_dir: str | None) -> None:
     # Ctrl-C reaches the whole process group: the parent alone handles it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from derivcheck._config import for_this_process
+
+    for_this_process()
     use_compile_cache(cache_dir)
 
 

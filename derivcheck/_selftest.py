@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from derivcheck._config import scoped
 from derivcheck._verify import verify
 from derivcheck.claims import Claim, Domain
 from derivcheck.inputs import BatchPlan, draw_batch
@@ -89,6 +90,7 @@ def is_equivalent(original: Claim, mutated: Claim) -> bool:
     return all(bool(np.all(leaf)) for leaf in jax.tree_util.tree_leaves(agree))
 
 
+@scoped
 def selftest_claim(claim: Claim, dtypes: Sequence[str], *, operators: Iterable[str] = MUTANTS,
                    device=None) -> list[MutantRecord]:
     """Every applicable mutant of ``claim`` checked in every dtype."""

@@ -18,6 +18,7 @@ from derivcheck._checker import (
     run_batch,
     validate_outputs,
 )
+from derivcheck._config import scoped
 from derivcheck.claims import Claim, Domain
 from derivcheck.errors import InvalidArgument
 from derivcheck.inputs import REGIMES, BatchPlan, batch_plans, buckets_by_size, draw_batch, point_strategy
@@ -73,7 +74,7 @@ PRECISIONS = ("highest", "default")
 def _checker_for(claim: Claim, domain: Domain, dtype: str, device, precision: str):
     return batched_checker(
         claim.closed_form, claim.reference, claim.reference_right, _kinks(domain), dtype, device.platform,
-        precision,
+        precision, claim.sided,
     )
 
 
@@ -101,7 +102,7 @@ class SearchTally:
 
 
 def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: int,
-            seed: int, device, shrink: bool, precision: str) -> SearchSummary:
+            seed: int, device, shrink: bool, precision: str) -> tuple[SearchSummary, tuple[str, ...]]:
     checker = _checker_for(claim, domain, dtype, device, precision)
     np_dtype = np.dtype(dtype)
     tally = SearchTally()
@@ -142,7 +143,7 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
     if first_failure:
         counterexample = _counterexample(claim, domain, dtype, prof, seed, device, checker,
                                          first_failure[0], shrink)
-    return tally.summary(counterexample)
+    return tally.summary(counterexample), checker.estimated_operations()
 
 
 def _fails_at(checker, point: tuple[np.ndarray, ...], batch: int, device) -> bool:
@@ -229,6 +230,7 @@ def replay_command(claim: Claim, dtype: str, seed: int, profile: str, examples: 
             f"--profile {profile} --examples {examples}{extra}")
 
 
+@scoped
 def verify(
     claim: Claim,
     *,
@@ -258,14 +260,15 @@ def verify(
     """
     prof, examples, dev = check_arguments(profile, dtype, precision, examples, device)
     start = time.perf_counter()
-    inside = _search(claim, claim.domain, dtype, prof, examples, seed, dev, shrink, precision)
+    inside, estimated = _search(claim, claim.domain, dtype, prof, examples, seed, dev, shrink, precision)
     outside = None
     # Outside its condition a claim matters only if it holds inside (DESIGN.md principle 3).
     if claim.outside is not None and not inside.failures:
-        outside = _search(claim, claim.outside, dtype, prof, examples, seed, dev, shrink, precision)
+        outside, _ = _search(claim, claim.outside, dtype, prof, examples, seed, dev, shrink, precision)
     return result_of(claim, dtype, dev, inside, outside, seed=seed, profile=prof.name, examples=examples,
                      elapsed_s=time.perf_counter() - start, precision=precision,
-                     replay=replay_command(claim, dtype, seed, prof.name, examples, precision))
+                     replay=replay_command(claim, dtype, seed, prof.name, examples, precision),
+                     estimated_operations=estimated)
 
 
 def check_arguments(profile: str, dtype: str, precision: str, examples: int | None, device) -> tuple:
@@ -282,7 +285,8 @@ def check_arguments(profile: str, dtype: str, precision: str, examples: int | No
 
 
 def result_of(claim: Claim, dtype: str, dev, inside: SearchSummary, outside: SearchSummary | None, *,
-              seed: int, profile: str, examples: int, elapsed_s: float, precision: str, replay: str) -> Result:
+              seed: int, profile: str, examples: int, elapsed_s: float, precision: str, replay: str,
+              estimated_operations: tuple[str, ...] = ()) -> Result:
     """The result record of one search (and the one outside a condition), with its verdict."""
     verdict, detail = _verdict(claim, inside, outside)
     return Result(
@@ -294,4 +298,5 @@ def result_of(claim: Claim, dtype: str, dev, inside: SearchSummary, outside: Sea
         counterexample=inside.counterexample, outside=outside, seed=seed, profile=profile,
         examples=examples, elapsed_s=elapsed_s, replay=replay, jax_version=jax.__version__,
         matmul_precision=precision, ratio_histogram=inside.ratio_histogram,
+        estimated_operations=estimated_operations,
     )

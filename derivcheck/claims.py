@@ -106,6 +106,10 @@ class Claim:
       corrects: for a corrected formula, the id of the erratum it replaces.
       note: transcription notes (index typos transcribed as meant, layout choices).
       checked_against: one line naming the reference, for reports.
+      sided: kinks found automatically: per argument, None (never moved) or
+        ``(multiplier, along)``, how it moves to either side of a point where the reference
+        passes through a tie (``derivcheck._checker._moved_inputs``). None: declared kinks
+        only (the bundled documents declare theirs).
     """
 
     id: str
@@ -123,6 +127,7 @@ class Claim:
     reference_right: Callable[..., Any] | None = None
     corrects: str | None = None
     note: str = ""
+    sided: tuple[tuple[float, int | None] | None, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.expected not in ("holds", "erratum", "conditional"):

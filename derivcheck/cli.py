@@ -352,6 +352,9 @@ def _cmd_bench(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        from derivcheck._config import for_this_process
+
+        for_this_process()  # the CLI owns its process
         args = _build_parser().parse_args(argv)
         commands = {"list": _cmd_list, "verify": _cmd_verify, "report": _cmd_report, "selftest": _cmd_selftest,
                     "bench": _cmd_bench}

@@ -91,6 +91,12 @@ def _positive(rng, shape, regime, bound):
     return np.where(x == 0, 1.0, x)
 
 
+def _direction(rng, shape, regime, bound):
+    # Tangents and cotangents: never zero, so that no element of a derivative is hidden.
+    x = _reals(rng, shape, regime, bound)
+    return np.where(x == 0, 1.0, x)
+
+
 def _nonnegative(rng, shape, regime, bound):
     return np.abs(_reals(rng, shape, regime, bound))
 
@@ -160,6 +166,12 @@ def _point_positive(shape, bound, width, kinks=()):
     return _array_of(shape, st.floats(2.0**-100, bound, width=width, allow_subnormal=False))
 
 
+def _point_direction(shape, bound, width, kinks=()):
+    # Shrinks towards +-1/2 .. 1, never to 0: a zero cotangent would hide the failure.
+    half = st.floats(bound / 2, bound, width=width)
+    return _array_of(shape, st.one_of(half, half.map(lambda v: -v)))
+
+
 def _point_nonnegative(shape, bound, width, kinks=()):
     floats = st.floats(0.0, bound, width=width, allow_subnormal=False)
     return _array_of(shape, st.one_of(st.sampled_from(kinks), floats) if kinks else floats)
@@ -211,6 +223,7 @@ KINDS: dict[str, Kind] = {
     "negative": Kind(_negative, _point_negative),
     "positive": Kind(_positive, _point_positive),
     "nonnegative": Kind(_nonnegative, _point_nonnegative),
+    "direction": Kind(_direction, _point_direction),
     "probability": Kind(_probabilities, _point_probabilities),
     "one_hot": Kind(_one_hot, _point_one_hot),
     "simplex": Kind(_simplex, _point_simplex),

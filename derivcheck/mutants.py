@@ -21,7 +21,7 @@ from jax.extend import core
 from derivcheck._bounds import nested_jaxpr
 
 __all__ = [
-    "MUTANTS", "ONE_ELEMENT_ULPS", "dropped_transposes", "extra_transpose",
+    "MUTANTS", "ONE_ELEMENT_ULPS", "host_mutants_of", "dropped_transposes", "extra_transpose",
     "factor_of_two", "first_term_only", "one_branch_negated", "one_element_off", "one_over_n",
     "sign_flip", "swapped_arguments", "wrong_reduction_axis",
 ]
@@ -240,3 +240,52 @@ MUTANTS: dict[str, Mutator] = {
     "one branch negated": one_branch_negated,
     "swapped arguments": swapped_arguments,
 }
+
+
+# --- Operators on host (NumPy) closed forms --------------------------------------------------
+
+
+def _host_outputs(fn, change):
+    from derivcheck._host import HostClosedForm
+
+    def mutant(*args):
+        return jax.tree_util.tree_map(change, fn(*args))
+
+    mutant.__name__ = getattr(fn, "__name__", "host")
+    return HostClosedForm(mutant)
+
+
+def _host_one_element_off(x, dtype):
+    flat = np.ravel(x)
+    k = np.argmax(np.abs(flat))
+    # The checked dtype's ulps, whatever the evaluation's: a real fault does not shrink
+    # when the same code runs in float64 to measure its rounding.
+    step = ONE_ELEMENT_ULPS * np.finfo(dtype).eps
+    bumped = np.where(np.arange(flat.size) == k, flat * (1 + step), flat)
+    return np.reshape(bumped, np.shape(x)).astype(flat.dtype)
+
+
+def host_mutants_of(fn, args, dtype: str = "float64") -> dict[str, Callable[..., Any]]:
+    """The output operators of :data:`MUTANTS`, written in NumPy, for a closed form run on
+    the host (``fn`` takes and returns NumPy arrays): the same faults, planted where the
+    bound of a host closed form is made (its NumPy tracing, or its measured rounding)."""
+    from derivcheck._host import HostClosedForm
+
+    host = fn if isinstance(fn, HostClosedForm) else HostClosedForm(fn)
+    leaves = jax.tree_util.tree_leaves(host.output_shape(args))
+    size = int(np.prod(leaves[0].shape, dtype=int))
+    out: dict[str, Callable[..., Any]] = {
+        "host: sign flip": _host_outputs(host.fn, np.negative),
+        "host: factor of 2": _host_outputs(host.fn, lambda x: 2 * x),
+        f"host: one element off by {ONE_ELEMENT_ULPS} ulps": _host_outputs(
+            host.fn, lambda x: _host_one_element_off(x, dtype)),
+    }
+    if size > 1:
+        out["host: factor of 1/N"] = _host_outputs(host.fn, lambda x: x / size)
+    if any(len(leaf.shape) == 2 and leaf.shape[0] == leaf.shape[1] > 1 for leaf in leaves):
+        out["host: extra transpose"] = _host_outputs(
+            host.fn, lambda x: np.transpose(x) if np.ndim(x) == 2 and x.shape[0] == x.shape[1] else x)
+    swapped = swapped_arguments(host.fn, args)
+    if swapped is not None:
+        out["host: swapped arguments"] = HostClosedForm(swapped)
+    return out

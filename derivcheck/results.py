@@ -53,6 +53,8 @@ def _fields_from_json(cls, data: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: _number(v) for k, v in data.items() if k in names}
     values["ratio_histogram"] = tuple(values.get("ratio_histogram", ()))
+    if "estimated_operations" in values:
+        values["estimated_operations"] = tuple(values["estimated_operations"])
     return values
 
 
@@ -109,6 +111,10 @@ class Result:
     closed_form_path: str = "jit"
     #: Points by error / tolerance (:func:`ratio_histogram`), for the figures of reports.
     ratio_histogram: tuple[int, ...] = ()
+    #: Operations whose rounding bound was measured rather than derived (linear algebra,
+    #: host callbacks, NumPy code that could not be traced): part of the tolerance is then
+    #: an estimate (README, "Supported operations").
+    estimated_operations: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:

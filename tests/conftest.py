@@ -6,7 +6,12 @@ import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
-import derivcheck  # noqa: F401  (switches on float64 before any array exists)
+import derivcheck  # noqa: F401
+from derivcheck._config import for_this_process
+
+# The tests make float64 arrays of their own: the settings derivcheck scopes to each check,
+# for the whole test process.
+for_this_process()
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
