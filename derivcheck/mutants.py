@@ -21,9 +21,19 @@ from jax.extend import core
 from derivcheck._bounds import nested_jaxpr
 
 __all__ = [
-    "MUTANTS", "ONE_ELEMENT_ULPS", "host_mutants_of", "dropped_transposes", "extra_transpose",
-    "factor_of_two", "first_term_only", "one_branch_negated", "one_element_off", "one_over_n",
-    "sign_flip", "swapped_arguments", "wrong_reduction_axis",
+    "MUTANTS",
+    "ONE_ELEMENT_ULPS",
+    "dropped_transposes",
+    "extra_transpose",
+    "factor_of_two",
+    "first_term_only",
+    "host_mutants_of",
+    "one_branch_negated",
+    "one_element_off",
+    "one_over_n",
+    "sign_flip",
+    "swapped_arguments",
+    "wrong_reduction_axis",
 ]
 
 #: How far :func:`one_element_off` moves one element: this many units in the last place
