@@ -264,28 +264,32 @@ def _reduce_sum(eqn, invals, inerrs):
     return [out], [err]
 
 
-def _dot_general(eqn, invals, inerrs):
+def _contraction(eqn, invals, inerrs, terms: int):
+    """A bilinear contraction (dot_general, conv) whose outputs each sum ``terms`` products."""
     (a, b), (ea, eb) = invals, inerrs
     out = eqn.primitive.bind(a, b, **eqn.params)
     params = dict(eqn.params, preferred_element_type=BOUND_DTYPE)
-    (contract_a, _), _ = eqn.params["dimension_numbers"]
-    terms = math.prod(np.shape(a)[d] for d in contract_a)
 
-    def dot(x, y):
+    def contract(x, y):
         return eqn.primitive.bind(x, y, **params)
 
     abs_a, abs_b = _magnitude(a), _magnitude(b)
-    magnitudes = dot(abs_a, abs_b)
+    magnitudes = contract(abs_a, abs_b)
     err = _rounding(out, terms, magnitudes)
     # Operands rounded to a narrower format first: |fl(a) fl(b) - ab| <= (2u + u^2)|a||b|.
     unit = matmul_input_unit(_PLATFORM.get(), eqn.params.get("precision"), jnp.result_type(a))
     if unit:
         err = lax.add(err, lax.mul(magnitudes, 2 * unit + unit * unit))
     if eb is not None:
-        err = lax.add(err, dot(abs_a, eb))
+        err = lax.add(err, contract(abs_a, eb))
     if ea is not None:
-        err = lax.add(err, dot(ea, abs_b))
+        err = lax.add(err, contract(ea, abs_b))
     return [out], [err]
+
+
+def _dot_general(eqn, invals, inerrs):
+    (contract_a, _), _ = eqn.params["dimension_numbers"]
+    return _contraction(eqn, invals, inerrs, math.prod(np.shape(invals[0])[d] for d in contract_a))
 
 
 # The platform the traced function will run on: it decides how float32 matmuls round.
@@ -372,26 +376,9 @@ def _reduce_window_sum(eqn, invals, inerrs):
 def _conv(eqn, invals, inerrs):
     """A convolution is a contraction, bounded like :func:`_dot_general`: each output sums
     ``K`` products, K = the kernel's size over its output-feature axis."""
-    (a, b), (ea, eb) = invals, inerrs
-    out = eqn.primitive.bind(a, b, **eqn.params)
-    params = dict(eqn.params, preferred_element_type=BOUND_DTYPE)
+    kernel = np.shape(invals[1])
     out_feature_axis = eqn.params["dimension_numbers"].rhs_spec[0]
-    terms = math.prod(np.shape(b)) // max(np.shape(b)[out_feature_axis], 1)
-
-    def conv(x, y):
-        return eqn.primitive.bind(x, y, **params)
-
-    abs_a, abs_b = _magnitude(a), _magnitude(b)
-    magnitudes = conv(abs_a, abs_b)
-    err = _rounding(out, terms, magnitudes)
-    unit = matmul_input_unit(_PLATFORM.get(), eqn.params.get("precision"), jnp.result_type(a))
-    if unit:
-        err = lax.add(err, lax.mul(magnitudes, 2 * unit + unit * unit))
-    if eb is not None:
-        err = lax.add(err, conv(abs_a, eb))
-    if ea is not None:
-        err = lax.add(err, conv(ea, abs_b))
-    return [out], [err]
+    return _contraction(eqn, invals, inerrs, math.prod(kernel) // max(kernel[out_feature_axis], 1))
 
 
 def _largest_along(error: jax.Array, axis: int, shape: tuple[int, ...]) -> jax.Array:
