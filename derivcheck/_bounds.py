@@ -251,17 +251,22 @@ def _convert(eqn, invals, inerrs):
     return [out], [err]
 
 
-def _reduce_sum(eqn, invals, inerrs):
+def _summation(eqn, invals, inerrs, terms: int):
+    """A sum of at most ``terms`` terms per output (a reduction, a running or windowed sum):
+    the recursive-summation bound (K - 1) eps sum|x|, whatever the order, plus the terms'
+    own errors summed alike."""
     (value,), (error,) = invals, inerrs
     out = eqn.primitive.bind(value, **eqn.params)
     if not _is_float(out):  # counting (a determinant's pivot parity) is exact
         return [out], [None]
-    terms = math.prod(np.shape(value)[a] for a in eqn.params["axes"])
-    params = dict(eqn.params)
-    err = _rounding(out, max(terms - 1, 0), eqn.primitive.bind(_magnitude(value), **params))
+    err = _rounding(out, max(terms - 1, 0), eqn.primitive.bind(_magnitude(value), **eqn.params))
     if error is not None:
-        err = lax.add(err, eqn.primitive.bind(error, **params))
+        err = lax.add(err, eqn.primitive.bind(error, **eqn.params))
     return [out], [err]
+
+
+def _reduce_sum(eqn, invals, inerrs):
+    return _summation(eqn, invals, inerrs, math.prod(np.shape(invals[0])[a] for a in eqn.params["axes"]))
 
 
 def _contraction(eqn, invals, inerrs, terms: int):
@@ -351,26 +356,13 @@ _NESTED = frozenset({
 
 
 def _cumsum(eqn, invals, inerrs):
-    """A running sum: each prefix is a sum of at most K terms (the axis length), so the
-    recursive-summation bound (K - 1) eps sum|x| holds for every prefix, in any order."""
-    (value,), (error,) = invals, inerrs
-    out = eqn.primitive.bind(value, **eqn.params)
-    terms = np.shape(value)[eqn.params["axis"]]
-    err = _rounding(out, max(terms - 1, 0), eqn.primitive.bind(_magnitude(value), **eqn.params))
-    if error is not None:
-        err = lax.add(err, eqn.primitive.bind(error, **eqn.params))
-    return [out], [err]
+    """A running sum: each prefix sums at most the axis length's terms."""
+    return _summation(eqn, invals, inerrs, np.shape(invals[0])[eqn.params["axis"]])
 
 
 def _reduce_window_sum(eqn, invals, inerrs):
-    """A windowed sum (average pooling): a sum over each window, bounded like reduce_sum."""
-    (value,), (error,) = invals, inerrs
-    out = eqn.primitive.bind(value, **eqn.params)
-    terms = math.prod(eqn.params["window_dimensions"])
-    err = _rounding(out, max(terms - 1, 0), eqn.primitive.bind(_magnitude(value), **eqn.params))
-    if error is not None:
-        err = lax.add(err, eqn.primitive.bind(error, **eqn.params))
-    return [out], [err]
+    """A windowed sum (average pooling): each output sums one window."""
+    return _summation(eqn, invals, inerrs, math.prod(eqn.params["window_dimensions"]))
 
 
 def _conv(eqn, invals, inerrs):
@@ -428,9 +420,7 @@ def _top_k(eqn, invals, inerrs):
     if error is None:
         return [values, indices], [None, None]
     axis = eqn.params.get("axis", np.ndim(invals[0]) - 1)
-    largest = lax.reduce_max(error, (axis,))
-    kept = tuple(d for d in range(error.ndim) if d != axis)
-    return [values, indices], [lax.broadcast_in_dim(largest, values.shape, kept), None]
+    return [values, indices], [_largest_along(error, axis, values.shape), None]
 
 
 def _closed(inner) -> tuple[core.Jaxpr, Sequence[Any]]:
@@ -617,10 +607,10 @@ def _estimated(eqn, invals, inerrs):
 
 
 _RULES: dict[str, Callable] = {
-    "integer_pow": lambda eqn, v, e: _integer_pow(eqn, v, e),
-    "convert_element_type": lambda eqn, v, e: _convert(eqn, v, e),
-    "reduce_sum": lambda eqn, v, e: _reduce_sum(eqn, v, e),
-    "dot_general": lambda eqn, v, e: _dot_general(eqn, v, e),
+    "integer_pow": _integer_pow,
+    "convert_element_type": _convert,
+    "reduce_sum": _reduce_sum,
+    "dot_general": _dot_general,
     "cumsum": _cumsum,
     "reduce_window_sum": _reduce_window_sum,
     "conv_general_dilated": _conv,
