@@ -19,11 +19,15 @@ formula that cancels (``sigmoid(x) * (1 - sigmoid(x))`` at large ``x``) is allow
 its arithmetic really makes, while a wrong formula is not. Bounds are always carried in
 float64, whatever the dtype of the values.
 
-Operations without a rule of their own (linear algebra decompositions, host callbacks,
-cumulative products, any primitive unknown here) get an *estimated* bound
-(:func:`_estimated`): the operation evaluated again in float64, and in float32 for its own
-rounding, on the operands and on operands moved by their carried error. The estimate is not
-a worst case; every result names the operations it was used for
+Triangular solves and the matrix decompositions (Cholesky, LU, the symmetric eigenproblem,
+the SVD, QR) are bounded from their backward errors in the literature, carried through their
+perturbation theory (:mod:`derivcheck._linalg_bounds`).
+
+Operations without a rule of their own (host callbacks, cumulative products, lgamma and
+digamma, a decomposition in a form the rules do not cover, any primitive unknown here) get
+an *estimated* bound (:func:`_estimated`): the operation evaluated again in float64, and in
+float32 for its own rounding, on the operands and on operands moved by their carried error.
+The estimate is not a worst case; every result names the operations it was used for
 (``Result.estimated_operations``), so a reader knows which part of a tolerance is measured
 rather than derived.
 """
@@ -41,6 +45,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.extend import core
+
+from derivcheck import _linalg_bounds
 
 __all__ = [
     "ROUNDING_UNITS",
@@ -93,7 +99,7 @@ _EXACT_RESULT = frozenset({
     "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "not", "xor", "iota", "sign",
     "floor", "ceil", "round", "argmax", "argmin", "is_finite", "reduce_or", "reduce_and",
     "reduce_xor", "population_count", "shift_left", "shift_right_logical", "shift_right_arithmetic",
-    "lu_pivots_to_permutation",
+    "lu_pivots_to_permutation", "platform_index",
 })
 
 _NESTED_JAXPR_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
@@ -606,6 +612,82 @@ def _estimated(eqn, invals, inerrs):
     return outs, errs
 
 
+def _wide(*values):
+    return [None if v is None else lax.convert_element_type(v, BOUND_DTYPE) for v in values]
+
+
+def _limits(x) -> dict[str, float]:
+    return {"eps": _eps(x), "tiny": float(jnp.finfo(jnp.result_type(x)).tiny)}
+
+
+def _square(x) -> bool:
+    return np.ndim(x) >= 2 and np.shape(x)[-1] == np.shape(x)[-2]
+
+
+def _triangular_solve(eqn, invals, inerrs):
+    """Triangular solves: Higham's componentwise bound (:func:`~derivcheck._linalg_bounds.triangular_solve_error`)."""
+    x = eqn.primitive.bind(*invals, **eqn.params)
+    p = eqn.params
+    if p.get("conjugate_a") and jnp.iscomplexobj(invals[0]):
+        return _estimated(eqn, invals, inerrs)
+    err = _linalg_bounds.triangular_solve_error(
+        *_wide(*invals, x, *inerrs), left_side=p["left_side"], lower=p["lower"],
+        transpose_a=p["transpose_a"], unit_diagonal=p["unit_diagonal"], **_limits(x))
+    return [x], [err]
+
+
+def _cholesky(eqn, invals, inerrs):
+    """Cholesky: Higham's backward error through the factor's perturbation theory."""
+    (a,), (ea,) = invals, inerrs
+    factor = eqn.primitive.bind(a, **eqn.params)
+    return [factor], [_linalg_bounds.cholesky_error(*_wide(a, factor, ea), **_limits(factor))]
+
+
+def _lu(eqn, invals, inerrs):
+    """Pivoted LU of a square matrix (a rectangular one is estimated)."""
+    (a,), (ea,) = invals, inerrs
+    if not _square(a):
+        return _estimated(eqn, invals, inerrs)
+    packed, pivots, permutation = eqn.primitive.bind(a, **eqn.params)
+    wide_packed, wide_err = _wide(packed, ea)
+    err = _linalg_bounds.lu_error(wide_packed, permutation, wide_err, **_limits(packed))
+    return [packed, pivots, permutation], [err, None, None]
+
+
+def _eigh(eqn, invals, inerrs):
+    """The symmetric eigenproblem: a backward-stable solver, scaled by the eigenvalue gaps."""
+    (a,), (ea,) = invals, inerrs
+    if eqn.params.get("subset_by_index") not in (None, (0, np.shape(a)[-1])) or jnp.iscomplexobj(a):
+        return _estimated(eqn, invals, inerrs)
+    v, w = eqn.primitive.bind(a, **eqn.params)
+    err_v, err_w = _linalg_bounds.eigh_error(*_wide(a, v, w, ea), lower=eqn.params["lower"], **_limits(w))
+    return [v, w], [err_v, err_w]
+
+
+def _svd(eqn, invals, inerrs):
+    """The SVD: singular values always; singular vectors of a square matrix (else estimated)."""
+    (a,), (ea,) = invals, inerrs
+    compute_uv = eqn.params["compute_uv"]
+    if (eqn.params.get("subset_by_index") not in (None, (0, min(np.shape(a)[-2:])))
+            or jnp.iscomplexobj(a) or (compute_uv and not _square(a))):
+        return _estimated(eqn, invals, inerrs)
+    outs = eqn.primitive.bind(a, **eqn.params)
+    s, u, vt = outs if compute_uv else (outs[0], None, None)
+    errs = _linalg_bounds.svd_error(*_wide(a, s, u, vt, ea), **_limits(s))
+    return list(outs), list(errs[:len(outs)])
+
+
+def _qr(eqn, invals, inerrs):
+    """Householder QR, reduced (or square), unpivoted; any other form is estimated."""
+    (a,), (ea,) = invals, inerrs
+    m, n = np.shape(a)[-2:]
+    if eqn.params.get("pivoting") or jnp.iscomplexobj(a) or m < n or (m > n and eqn.params["full_matrices"]):
+        return _estimated(eqn, invals, inerrs)
+    q, r = eqn.primitive.bind(a, **eqn.params)
+    err_q, err_r = _linalg_bounds.qr_error(*_wide(a, q, r, ea), **_limits(r))
+    return [q, r], [err_q, err_r]
+
+
 _RULES: dict[str, Callable] = {
     "integer_pow": _integer_pow,
     "convert_element_type": _convert,
@@ -620,6 +702,12 @@ _RULES: dict[str, Callable] = {
     "while": _while,
     "scan": _scan,
     "custom_linear_solve": _linear_solve,
+    "triangular_solve": _triangular_solve,
+    "cholesky": _cholesky,
+    "lu": _lu,
+    "eigh": _eigh,
+    "svd": _svd,
+    "qr": _qr,
 }
 
 

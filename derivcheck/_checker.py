@@ -152,7 +152,12 @@ def _compiler_options(platform: str) -> dict[str, Any] | None:
     reference stage (jax 0.10.2, `derivcheck bench --compile`): XLA's newer CPU fusion
     emitters take 1.0 s to compile it, the classic emitters 0.35 s, with the same run time
     and the same values; the lowest LLVM optimization level saves a little more on larger
-    programs. Other backends keep their defaults, which have not been measured here.
+    programs. One LLVM module per program (no parallel code generation) maps half as many
+    memory regions per executable at the same compile time (4 claims' self-test: 1,290
+    mappings and 7.3 s against 619 and 7.0 s): many live executables (the self-test's
+    planted faults) stay far from the kernel's limit on mappings (see
+    :data:`CLOSED_FORM_STAGES`). Other backends keep their defaults, which have not been
+    measured here.
     """
     if platform != "cpu":
         return None
@@ -164,6 +169,7 @@ CPU_COMPILER_OPTIONS = {
     "xla_cpu_use_fusion_emitters": False,
     "xla_backend_optimization_level": 0,
     "xla_llvm_disable_expensive_passes": True,
+    "xla_cpu_parallel_codegen_split_count": 1,
 }
 
 
@@ -195,9 +201,27 @@ def _rows(tree) -> jax.Array:
 # only the per-point metrics are transferred.
 
 
-#: The operations whose bound was estimated (:func:`derivcheck._bounds._estimated`), per
-#: stage, recorded when the stage is traced.
-_ESTIMATED_IN: dict[tuple, frozenset[str]] = {}
+#: How many compiled stages of each kind stay cached. A stage holds one executable per
+#: input shape and dtype it has met, each a few memory mappings (30 to 70 a stage); the
+#: self-test compiles a closed-form stage per planted fault, and an unbounded number of
+#: live executables runs a process into the kernel's limit on mappings (65,530), where
+#: XLA's compiler crashes. References are shared (by both dtypes, by a claim's planted
+#: faults, by the tests of one claim) and the bundled catalog has about 100: all stay. A
+#: closed form is rarely met again once its claim is done.
+CLOSED_FORM_STAGES = 64
+REFERENCE_STAGES = 256
+
+
+@dataclasses.dataclass(eq=False)
+class _Stage:
+    """A compiled stage and the operations whose bound was estimated
+    (:func:`derivcheck._bounds._estimated`) when it was traced; cached, and dropped, together."""
+
+    run: Callable[..., Any]
+    estimated: set[str]
+
+    def __call__(self, *batch):
+        return self.run(*batch)
 
 
 def _batched(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -216,28 +240,30 @@ def _batched(fn: Callable[..., Any]) -> Callable[..., Any]:
     return batched
 
 
-def _traced_with_bound(fn, batch, platform: str, key: tuple):
+def _traced_with_bound(fn, batch, platform: str, estimated_into: set[str]):
     with recording_estimates() as estimated:
         out = evaluate_with_bound(_batched(fn), *batch, platform=platform)
-    _ESTIMATED_IN[key] = _ESTIMATED_IN.get(key, frozenset()) | estimated
+    estimated_into |= estimated
     return out
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=CLOSED_FORM_STAGES)
 def _closed_form_stage(closed_form: Callable[..., Any], platform: str, precision: str):
     """Batch of inputs in the checked dtype -> closed form and its error bound (rows, f64).
 
     Traced (on first call) under ``precision``: the key keeps the two precisions apart.
     """
 
+    estimated: set[str] = set()
+
     def stage(*batch):
-        cf, bound = _traced_with_bound(closed_form, batch, platform, ("closed form", closed_form, platform))
+        cf, bound = _traced_with_bound(closed_form, batch, platform, estimated)
         return _rows(cf), _rows(bound)
 
-    return _compiled(stage, platform)
+    return _Stage(_compiled(stage, platform), estimated)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=REFERENCE_STAGES)
 def _reference_stage(reference, reference_right, kinks, platform: str, precision: str, sided=None):
     """Batch of float64 inputs -> the reference interval, its bound, and float32 autodiff.
 
@@ -254,12 +280,13 @@ def _reference_stage(reference, reference_right, kinks, platform: str, precision
     the point moved to either side (:func:`_moved_inputs`), joined with the value itself.
     """
 
+    estimated: set[str] = set()
+
     def stage(*batch):
         below, above = _one_sided_inputs(batch, kinks)
-        key = ("reference", reference, reference_right, platform)
-        ref_lo, bound_lo = _traced_with_bound(reference, below, platform, key)
+        ref_lo, bound_lo = _traced_with_bound(reference, below, platform, estimated)
         if any(kinks) or reference_right is not None:
-            ref_hi, bound_hi = _traced_with_bound(reference_right or reference, above, platform, key)
+            ref_hi, bound_hi = _traced_with_bound(reference_right or reference, above, platform, estimated)
         else:
             ref_hi, bound_hi = ref_lo, bound_lo
         lo, hi = _rows(ref_lo), _rows(ref_hi)
@@ -268,7 +295,7 @@ def _reference_stage(reference, reference_right, kinks, platform: str, precision
         if sided is not None:
             tie = jax.vmap(functools.partial(at_a_tie, reference))(*batch)[:, None]
             minus, plus = _moved_inputs(batch, sided)
-            (r_minus, b_minus), (r_plus, b_plus) = (_traced_with_bound(reference, moved, platform, key)
+            (r_minus, b_minus), (r_plus, b_plus) = (_traced_with_bound(reference, moved, platform, estimated)
                                                     for moved in (minus, plus))
             r_minus, r_plus = _rows(r_minus), _rows(r_plus)
             lo = jnp.where(tie, jnp.minimum(lo, jnp.minimum(r_minus, r_plus)), lo)
@@ -277,7 +304,7 @@ def _reference_stage(reference, reference_right, kinks, platform: str, precision
         in_float32 = _rows(_float32_diagnostic(reference, batch, lo))
         return lo, hi, bound, in_float32
 
-    return _compiled(stage, platform)
+    return _Stage(_compiled(stage, platform), estimated)
 
 
 def _float32_diagnostic(reference, batch, like):
@@ -400,17 +427,22 @@ class Checker:
     def estimated_operations(self) -> tuple[str, ...]:
         """Operations whose bound was measured, not derived, in either stage traced so far;
         ``host closed form`` for a closed form run on the host."""
-        names = set(_ESTIMATED_IN.get(("closed form", self.closed_form, self.platform), ()))
-        names |= _ESTIMATED_IN.get(("reference", self.reference, self.reference_right, self.platform), frozenset())
-        if isinstance(self.closed_form, HostClosedForm) and not self.closed_form.traced_faithful:
+        host = isinstance(self.closed_form, HostClosedForm)
+        closed_form = self.closed_form.through_jax if host else self.closed_form
+        names = set(_closed_form_stage(closed_form, self.platform, self.precision).estimated)
+        names |= self._reference().estimated
+        if host and not self.closed_form.traced_faithful:
             names.add("host closed form (rounding measured)")
         return tuple(sorted(names))
+
+    def _reference(self) -> _Stage:
+        return _reference_stage(self.reference, self.reference_right, self.kinks, self.platform,
+                                self.precision, self.sided)
 
     def sides(self, arrays, device):
         wide = jax.device_put(tuple(np.asarray(a, np.float64) for a in arrays), device)
         with jax.default_matmul_precision(self.precision):
-            *ref, in_float32 = _reference_stage(
-                self.reference, self.reference_right, self.kinks, self.platform, self.precision, self.sided)(*wide)
+            *ref, in_float32 = self._reference()(*wide)
             if isinstance(self.closed_form, HostClosedForm):  # runs on the host: its inputs stay there
                 cf = self._host_side(arrays, device, ref[2])
             else:
