@@ -7,7 +7,7 @@ model does not assume), scoped to the check itself (:mod:`derivcheck._config`). 
 settings are recorded with every result.
 """
 
-from derivcheck._api import DERIVATIVES, check, check_custom_jvp, check_custom_vjp
+from derivcheck._api import DERIVATIVES, autodiff, check, check_custom_jvp, check_custom_vjp
 from derivcheck._verify import verify
 from derivcheck.catalog import DOCUMENTS, catalog, select
 from derivcheck.claims import Arg, Claim, Document, Domain
@@ -37,6 +37,7 @@ __all__ = [
     "InvalidArgument",
     "Result",
     "Verdict",
+    "autodiff",
     "catalog",
     "check",
     "check_custom_jvp",

@@ -35,7 +35,7 @@ from derivcheck.errors import ClaimError, InvalidArgument
 from derivcheck.inputs import KINDS, no_subnormals
 from derivcheck.results import Result
 
-__all__ = ["DERIVATIVES", "Derivative", "check", "check_custom_jvp", "check_custom_vjp"]
+__all__ = ["DERIVATIVES", "Derivative", "autodiff", "check", "check_custom_jvp", "check_custom_vjp"]
 
 Derivative = Literal["derivative", "second_derivative", "gradient", "jacobian", "jvp", "vjp", "hvp"]
 
@@ -110,6 +110,32 @@ def reference_for(f: Callable, derivative: str, positions: tuple[int, ...], arit
         return jax.jvp(jax.grad(g), chosen, tuple(directions))[1]  # hvp
 
     return with_direction
+
+
+def autodiff(forward: Callable[..., Any], derivative: Derivative, *, wrt: str | Sequence[str] | None = None
+             ) -> Callable[..., Any]:
+    """The autodiff truth of ``derivative`` of ``forward``: a claim's ``reference``.
+
+    The same vocabulary and the same truth as :func:`check` (:data:`DERIVATIVES`): the
+    result takes ``forward``'s arguments, followed for ``jvp``, ``vjp`` and ``hvp`` by the
+    direction (declare it as an :class:`~derivcheck.claims.Arg` of kind ``direction``).
+    ``wrt``: the differentiated argument name(s), default the first.
+
+    Raises:
+      InvalidArgument: an unknown derivative, or a ``wrt`` that names no argument.
+    """
+    if derivative not in DERIVATIVES:
+        raise InvalidArgument(f"unknown derivative {derivative!r}; choose from: {', '.join(DERIVATIVES)}")
+    try:
+        names = tuple(inspect.signature(forward).parameters)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"autodiff needs a Python function with named arguments, got {forward!r}") from None
+    chosen = _wrt_names(wrt, names, names[:1])
+    if derivative in ("derivative", "second_derivative") and len(chosen) != 1:
+        raise InvalidArgument(f"an elementwise {derivative} is taken with respect to one argument, got {chosen}")
+    truth = reference_for(forward, derivative, tuple(names.index(w) for w in chosen), len(names))
+    truth.__name__ = f"{derivative}_of_{_name_of(forward)}"
+    return truth
 
 
 def _check_forward(f: Callable, derivative: str, avals: Sequence[jax.ShapeDtypeStruct],

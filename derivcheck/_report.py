@@ -96,7 +96,7 @@ def _mathml(latex: str) -> str:
 
 
 def _anchor(claim_id: str) -> str:
-    return claim_id.split("/", 1)[1]
+    return claim_id.split("/", 1)[-1]  # ids without a document prefix are their own anchor
 
 
 def _page_name(document: Document) -> str:

@@ -3,8 +3,8 @@
 On the CPU a check's cost is compiling its checkers, which takes one core per compile; a
 2-core machine runs the catalog about twice as fast with two workers. The unit of work is
 one claim in every requested dtype, so that its float32 and float64 runs share the compiled
-float64 reference. Workers are spawned (not forked: JAX is multithreaded), find the claim in
-the catalog by id, and return its results; verdicts do not depend on which process ran
+float64 reference. Workers are spawned (not forked: JAX is multithreaded), load the parent's
+catalogs, find the claim by id, and return its results; verdicts do not depend on which process ran
 them, since every input comes from the seed and profile.
 """
 
@@ -16,6 +16,7 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 
+from derivcheck.catalog import active_sources
 from derivcheck.claims import Claim
 from derivcheck.results import Result
 
@@ -63,13 +64,15 @@ def use_compile_cache(directory: str | None) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _worker_init(cache_dir: str | None) -> None:
+def _worker_init(cache_dir: str | None, catalogs: tuple[str, ...]) -> None:
     # Ctrl-C reaches the whole process group: the parent alone handles it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from derivcheck._config import for_this_process
+    from derivcheck.catalog import use
 
     for_this_process()
     use_compile_cache(cache_dir)
+    use(catalogs)  # the parent's catalogs: a user's claims are found by id here too
 
 
 def _selftest_one(claim: Claim, dtypes: Sequence[str], options: dict) -> list:
@@ -108,7 +111,8 @@ def run_claims(
     """Run ``task`` (``verify`` or ``selftest``) on every claim in every dtype.
 
     The records come back in the order of ``claims``. With ``jobs > 1`` the claims must be
-    catalog claims (the workers look them up by id); an error in any claim is raised here,
+    claims of the catalogs in use (:func:`derivcheck.catalog.use`; the workers load the same
+    ones and look the claims up by id); an error in any claim is raised here,
     and the remaining work is cancelled. ``compile_cache``: see :func:`use_compile_cache`.
     """
     use_compile_cache(compile_cache)
@@ -126,7 +130,7 @@ def run_claims(
     context = multiprocessing.get_context("spawn")
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(claims)), mp_context=context, initializer=_worker_init,
-        initargs=(compile_cache,),
+        initargs=(compile_cache, active_sources()),
     )
     try:
         # Largest first, so that no big claim is left to run alone at the end.

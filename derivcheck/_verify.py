@@ -225,8 +225,12 @@ def _verdict(claim: Claim, inside: SearchSummary, outside: SearchSummary | None)
 
 def replay_command(claim: Claim, dtype: str, seed: int, profile: str, examples: int,
                    precision: str = "highest") -> str:
+    from derivcheck.catalog import source_of
+
     extra = "" if precision == "highest" else f" --precision {precision}"
-    return (f"derivcheck verify --claim '{claim.id}' --dtype {dtype} --seed {seed} "
+    source = source_of(claim.document)
+    where = "" if source is None else f" --catalog '{source}'"
+    return (f"derivcheck verify{where} --claim '{claim.id}' --dtype {dtype} --seed {seed} "
             f"--profile {profile} --examples {examples}{extra}")
 
 

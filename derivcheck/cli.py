@@ -59,8 +59,23 @@ _DOCUMENT_HELP = "document key, seed file name or number (e.g. 000)"
 _DEVICE_HELP = "cpu, gpu or tpu, optionally with an index (cpu:1); default: JAX's default device"
 
 
+_CATALOG_HELP = ("a document's catalog: a .py file or a dotted module defining DOCUMENT and CLAIMS "
+                 "(repeatable; default: the bundled documents)")
+
+
+def _add_catalog(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--catalog", action="append", metavar="PATH_OR_MODULE", help=_CATALOG_HELP)
+    parser.add_argument("--all-catalogs", action="store_true",
+                        help="the bundled documents, every catalog installed packages register "
+                             "(entry points 'derivcheck.catalogs') and any --catalog")
+
+
 def _add_selection(parser: argparse.ArgumentParser, *, dtype_default: str | None = "all") -> None:
     """The options every checking command shares: which claims, in which dtypes."""
+    _add_catalog(parser)
+    parser.add_argument("--no-independence-check", action="store_true",
+                        help="run a --catalog whose closed forms call autodiff or their reference "
+                             "(derivcheck.independence; refused by default)")
     parser.add_argument("--document", help=_DOCUMENT_HELP)
     parser.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
     parser.add_argument("--dtype", choices=("float32", "float64", "all"), default=dtype_default)
@@ -75,6 +90,7 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     lister = commands.add_parser("list", help="list the claims of the catalog")
+    _add_catalog(lister)
     lister.add_argument("--document", help=_DOCUMENT_HELP)
     lister.add_argument("--format", choices=("table", "json"), default="table")
 
@@ -169,6 +185,19 @@ class _Progress:
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
+
+
+def _check_independence() -> None:
+    """Refuse a user's catalog whose closed forms are computed by their truth (DESIGN.md 1)."""
+    from derivcheck.catalog import catalog, source_of
+    from derivcheck.independence import problems
+
+    for claim in catalog():
+        source = source_of(claim.document)
+        found = problems(claim) if source is not None else ()
+        if found:
+            raise UsageError(f"catalog {source}: claim {claim.id}: {found[0]}: it would be checked against itself "
+                             "(--no-independence-check runs it anyway)")
 
 
 def _cmd_list(args) -> int:
@@ -356,6 +385,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         for_this_process()  # the CLI owns its process
         args = _build_parser().parse_args(argv)
+        from derivcheck.catalog import BUNDLED, registered, use
+
+        sources = [*BUNDLED, *registered(), *(args.catalog or [])] if args.all_catalogs else args.catalog
+        use(sources)  # every catalog loads and is checked before anything runs
+        if hasattr(args, "no_independence_check") and not args.no_independence_check:
+            _check_independence()
         commands = {"list": _cmd_list, "verify": _cmd_verify, "report": _cmd_report, "selftest": _cmd_selftest,
                     "bench": _cmd_bench}
         return commands[args.command](args)

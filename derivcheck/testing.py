@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from derivcheck._api import check, check_custom_jvp, check_custom_vjp
+from derivcheck._api import _profile_and_seed, check, check_custom_jvp, check_custom_vjp
 from derivcheck._output import failure_lines
 from derivcheck.results import Result
 
-__all__ = ["DerivativeMismatch", "assert_custom_jvp", "assert_custom_vjp", "assert_derivative", "assert_passes"]
+__all__ = ["DerivativeMismatch", "assert_custom_jvp", "assert_custom_vjp", "assert_derivative", "assert_passes",
+           "catalog_tests"]
 
 DTYPES = ("float32", "float64")
 
@@ -65,3 +66,33 @@ def assert_custom_jvp(f: Callable[..., Any], *, dtypes: Sequence[str] = DTYPES, 
     """:func:`derivcheck.check_custom_jvp` in each of ``dtypes``; raise if any fails."""
     __tracebackhide__ = True
     return _each_dtype(lambda **kw: check_custom_jvp(f, **kw), dtypes, kwargs)
+
+
+def catalog_tests(source: str, *, dtypes: Sequence[str] = DTYPES) -> Callable[..., None]:
+    """One pytest test per claim of a catalog and dtype, from one line in a test file::
+
+        test_my_notes = derivcheck.testing.catalog_tests("docs/my_notes.py")
+
+    ``source`` is what ``--catalog`` takes: a ``.py`` path (relative to the directory pytest
+    runs in) or a dotted module name. Each test verifies its claim as ``derivcheck verify``
+    does (an erratum passes when its failure is confirmed) and fails with
+    :class:`DerivativeMismatch`, whose message ends with the command that replays it.
+
+    Raises:
+      derivcheck.catalog.CatalogError: the catalog cannot be loaded (at collection).
+    """
+    import pytest
+
+    from derivcheck._verify import verify
+    from derivcheck.catalog import load
+
+    loaded = load(source)
+    cases = [pytest.param(claim, dtype, id=f"{claim.id}-{dtype}") for claim in loaded.claims for dtype in dtypes]
+
+    @pytest.mark.parametrize(("claim", "dtype"), cases)
+    def test_claim(claim, dtype) -> None:
+        __tracebackhide__ = True
+        profile, seed = _profile_and_seed(None, None)
+        assert_passes(verify(claim, dtype=dtype, profile=profile, seed=seed))
+
+    return test_claim  # pytest names the tests after the variable it is assigned to
