@@ -25,10 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._config import scoped
-from derivcheck._verify import verify
+from derivcheck._host import HostClosedForm
+from derivcheck._verify import runnable, verify
 from derivcheck.claims import Claim, Domain
 from derivcheck.inputs import BatchPlan, draw_batch
-from derivcheck.mutants import MUTANTS
+from derivcheck.mutants import MUTANTS, host_mutants_of
 
 __all__ = ["MutantRecord", "kill_rates", "kill_totals", "mutants_of", "selftest_claim"]
 
@@ -61,14 +62,31 @@ def mutation_domain(domain: Domain, operator: str) -> Domain:
     return dataclasses.replace(domain, dims=middle)
 
 
+def _avals(domain: Domain) -> tuple[jax.ShapeDtypeStruct, ...]:
+    dims = domain.buckets[0]
+    return tuple(jax.ShapeDtypeStruct(domain.shape_of(a, dims), jnp.float64) for a in domain.args)
+
+
+def _host_mutants(claim: Claim, operators: Iterable[str]) -> list[tuple[str, Claim]]:
+    """A NumPy closed form's faults, planted in NumPy (:func:`derivcheck.mutants.host_mutants_of`;
+    the element moved by 2^13 float32 ulps, a fault in either dtype)."""
+    domain = mutation_domain(claim.domain, "sign flip")
+    wanted = set(operators)
+    return [(name, dataclasses.replace(claim, closed_form=mutant, domain=domain))
+            for name, mutant in host_mutants_of(claim.closed_form, _avals(domain), "float32").items()
+            if name.removeprefix("host: ") in wanted]
+
+
 def mutants_of(claim: Claim, operators: Iterable[str] = MUTANTS) -> list[tuple[str, Claim]]:
-    """The applicable mutants of ``claim``: (operator, mutated claim) pairs."""
+    """The applicable mutants of ``claim``: (operator, mutated claim) pairs. A NumPy closed
+    form gets the same faults written in NumPy, named ``host: <operator>``."""
+    claim = runnable(claim)
+    if isinstance(claim.closed_form, HostClosedForm):
+        return _host_mutants(claim, operators)
     out = []
     for name in operators:
         domain = mutation_domain(claim.domain, name)
-        dims = domain.buckets[0]
-        args = tuple(jax.ShapeDtypeStruct(domain.shape_of(a, dims), jnp.float64) for a in domain.args)
-        mutant = MUTANTS[name](claim.closed_form, args)
+        mutant = MUTANTS[name](claim.closed_form, _avals(domain))
         if mutant is not None:
             out.append((name, dataclasses.replace(claim, closed_form=mutant, domain=domain)))
     return out
@@ -86,6 +104,10 @@ def _agreement(original: Callable, mutant: Callable):
 def is_equivalent(original: Claim, mutated: Claim) -> bool:
     """Whether the mutant computes the original's values (float64, 128 points) on its domain."""
     arrays = draw_batch(mutated.domain, BatchPlan(0, "unit", seed=0), points=128, dtype=np.float64)
+    if isinstance(mutated.closed_form, HostClosedForm):  # NumPy: compared on the host
+        original = runnable(original)
+        pairs = zip(*(jax.tree_util.tree_leaves(c.closed_form.batch(arrays)) for c in (original, mutated)))
+        return all(bool(np.all(np.isclose(a, b, **_SAME_VALUES))) for a, b in pairs)
     agree = _agreement(original.closed_form, mutated.closed_form)(*arrays)
     return all(bool(np.all(leaf)) for leaf in jax.tree_util.tree_leaves(agree))
 

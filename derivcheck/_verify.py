@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from derivcheck._checker import (
     validate_outputs,
 )
 from derivcheck._config import scoped
+from derivcheck._host import TRACER_ERRORS, HostClosedForm
 from derivcheck.claims import Claim, Domain
 from derivcheck.errors import InvalidArgument
 from derivcheck.inputs import REGIMES, BatchPlan, batch_plans, buckets_by_size, draw_batch, point_strategy
@@ -234,6 +236,25 @@ def replay_command(claim: Claim, dtype: str, seed: int, profile: str, examples: 
             f"--profile {profile} --examples {examples}{extra}")
 
 
+def runnable(claim: Claim) -> Claim:
+    """``claim`` with a closed form JAX cannot trace (NumPy code) run on the host
+    (:class:`~derivcheck._host.HostClosedForm`), as :func:`derivcheck.check` runs one; any
+    other closed form as it is. Its other errors are the check's to report."""
+    closed_form = claim.closed_form
+    if isinstance(closed_form, HostClosedForm):
+        return claim
+    dims = claim.domain.buckets[0]
+    avals = tuple(jax.ShapeDtypeStruct(claim.domain.shape_of(a, dims), np.float64) for a in claim.domain.args)
+    try:
+        # Through a lambda: NumPy ufuncs cannot be weakly referenced, as eval_shape would.
+        jax.eval_shape(lambda *args: closed_form(*args), *avals)
+    except TRACER_ERRORS:
+        return dataclasses.replace(claim, closed_form=HostClosedForm(closed_form))
+    except Exception:  # reported by the check, as a ClaimError naming the claim
+        pass
+    return claim
+
+
 @scoped
 def verify(
     claim: Claim,
@@ -264,6 +285,7 @@ def verify(
     """
     prof, examples, dev = check_arguments(profile, dtype, precision, examples, device)
     start = time.perf_counter()
+    claim = runnable(claim)
     inside, estimated = _search(claim, claim.domain, dtype, prof, examples, seed, dev, shrink, precision)
     outside = None
     # Outside its condition a claim matters only if it holds inside (DESIGN.md principle 3).

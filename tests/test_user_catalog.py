@@ -156,3 +156,16 @@ def test_the_bundled_closed_forms_are_independent_of_their_truth():
     from derivcheck.independence import problems_of
 
     assert problems_of(catalog()) == []
+
+
+def test_a_numpy_closed_form_in_a_catalog_is_verified_and_its_faults_are_killed(tmp_path, capsys):
+    notes = tmp_path / "numpy_notes.py"
+    notes.write_text("import numpy as np\n" + _readme_document().replace(
+        "return 1 / (1 + jnp.exp(-x))", "return 1 / (1 + np.exp(-x))"))  # eq. (2) in NumPy, run on the host
+    assert main(["verify", "--catalog", str(notes), "--claim", "*eq2-*", "--examples", "0", "--jobs", "1"]) == 0
+    assert "verified" in capsys.readouterr().out
+    assert main(["selftest", "--catalog", str(notes), "--format", "json", "--jobs", "1"]) == 0
+    records = json.loads(capsys.readouterr().out)["mutants"]
+    host = {r["operator"] for r in records}
+    assert {"host: sign flip", "host: factor of 2"} <= host and all(op.startswith("host: ") for op in host)
+    assert all(r["status"] in ("killed", "equivalent") for r in records)
