@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from derivcheck._bounds import nested_jaxpr
 from derivcheck._checker import batched_checker, explain_point, output_shape, run_batch, validate_outputs
 from derivcheck._config import scoped
-from derivcheck._host import TRACER_ERRORS, HostClosedForm
+from derivcheck._host import TRACER_ERRORS, HostClosedForm, on_host_if_untraceable
 from derivcheck._verify import _QUIET, SearchTally, check_arguments, result_of, verify
 from derivcheck.claims import Arg, Claim, Document, Domain
 from derivcheck.declare import Input
@@ -289,17 +289,12 @@ def _declared(inputs: Mapping[str, Any]) -> dict[str, Input]:
 def _usable_closed_form(closed_form: Callable, avals, name: str):
     """The closed form as the checker runs it: traced and jitted if JAX can trace it,
     otherwise on the host (NumPy code). Anything else it raises is one :class:`ClaimError`."""
-    if isinstance(closed_form, HostClosedForm):
-        host = closed_form
-    else:
-        try:
-            # Through a lambda: NumPy ufuncs cannot be weakly referenced, as eval_shape would.
-            jax.eval_shape(lambda *args: closed_form(*args), *avals)
-            return closed_form
-        except TRACER_ERRORS:
-            host = HostClosedForm(closed_form)
-        except Exception as exc:
-            raise ClaimError(f"{name}: the closed form raised {type(exc).__name__}: {exc}") from exc
+    try:
+        host = on_host_if_untraceable(closed_form, avals)
+    except Exception as exc:
+        raise ClaimError(f"{name}: the closed form raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(host, HostClosedForm):
+        return host
     try:
         host.output_shape(avals)
     except Exception as exc:

@@ -32,7 +32,7 @@ import numpy as np
 from derivcheck._numpy_shim import traced
 from derivcheck.errors import ClaimError
 
-__all__ = ["HOST_PATHS", "SPREAD_SAMPLES", "SPREAD_ULPS", "TRACER_ERRORS", "HostClosedForm"]
+__all__ = ["HOST_PATHS", "SPREAD_SAMPLES", "SPREAD_ULPS", "TRACER_ERRORS", "HostClosedForm", "on_host_if_untraceable"]
 
 #: Points at which a host closed form's float32 rounding is measured: the point itself and
 #: points whose inputs are moved by up to :data:`SPREAD_ULPS` float32 ulps (relative, so
@@ -158,3 +158,16 @@ class HostClosedForm:
                                                  nan=0.0, posinf=0.0), low, high)
             worst = gap if worst is None else jax.tree_util.tree_map(np.maximum, worst, gap)
         return jax.tree_util.tree_map(lambda g: g * scale, worst)
+
+
+def on_host_if_untraceable(closed_form: Callable[..., Any], avals) -> Callable[..., Any]:
+    """``closed_form`` as it is if JAX traces it on ``avals``, else run on the host
+    (:class:`HostClosedForm`: NumPy code). Any other error it raises while traced propagates."""
+    if isinstance(closed_form, HostClosedForm):
+        return closed_form
+    try:
+        # Through a lambda: NumPy ufuncs cannot be weakly referenced, as eval_shape would.
+        jax.eval_shape(lambda *args: closed_form(*args), *avals)
+    except TRACER_ERRORS:
+        return HostClosedForm(closed_form)
+    return closed_form

@@ -26,7 +26,7 @@ import numpy as np
 
 from derivcheck._config import scoped
 from derivcheck._host import HostClosedForm
-from derivcheck._verify import runnable, verify
+from derivcheck._verify import first_bucket_avals, runnable, verify
 from derivcheck.claims import Claim, Domain
 from derivcheck.inputs import BatchPlan, draw_batch
 from derivcheck.mutants import MUTANTS, host_mutants_of
@@ -62,18 +62,13 @@ def mutation_domain(domain: Domain, operator: str) -> Domain:
     return dataclasses.replace(domain, dims=middle)
 
 
-def _avals(domain: Domain) -> tuple[jax.ShapeDtypeStruct, ...]:
-    dims = domain.buckets[0]
-    return tuple(jax.ShapeDtypeStruct(domain.shape_of(a, dims), jnp.float64) for a in domain.args)
-
-
 def _host_mutants(claim: Claim, operators: Iterable[str]) -> list[tuple[str, Claim]]:
     """A NumPy closed form's faults, planted in NumPy (:func:`derivcheck.mutants.host_mutants_of`;
     the element moved by 2^13 float32 ulps, a fault in either dtype)."""
     domain = mutation_domain(claim.domain, "sign flip")
     wanted = set(operators)
     return [(name, dataclasses.replace(claim, closed_form=mutant, domain=domain))
-            for name, mutant in host_mutants_of(claim.closed_form, _avals(domain), "float32").items()
+            for name, mutant in host_mutants_of(claim.closed_form, first_bucket_avals(domain), "float32").items()
             if name.removeprefix("host: ") in wanted]
 
 
@@ -86,7 +81,7 @@ def mutants_of(claim: Claim, operators: Iterable[str] = MUTANTS) -> list[tuple[s
     out = []
     for name in operators:
         domain = mutation_domain(claim.domain, name)
-        mutant = MUTANTS[name](claim.closed_form, _avals(domain))
+        mutant = MUTANTS[name](claim.closed_form, first_bucket_avals(domain))
         if mutant is not None:
             out.append((name, dataclasses.replace(claim, closed_form=mutant, domain=domain)))
     return out

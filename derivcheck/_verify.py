@@ -20,7 +20,7 @@ from derivcheck._checker import (
     validate_outputs,
 )
 from derivcheck._config import scoped
-from derivcheck._host import TRACER_ERRORS, HostClosedForm
+from derivcheck._host import on_host_if_untraceable
 from derivcheck.claims import Claim, Domain
 from derivcheck.errors import InvalidArgument
 from derivcheck.inputs import REGIMES, BatchPlan, batch_plans, buckets_by_size, draw_batch, point_strategy
@@ -236,23 +236,21 @@ def replay_command(claim: Claim, dtype: str, seed: int, profile: str, examples: 
             f"--profile {profile} --examples {examples}{extra}")
 
 
+def first_bucket_avals(domain: Domain) -> tuple[jax.ShapeDtypeStruct, ...]:
+    """The float64 argument shapes of ``domain``'s first shape bucket."""
+    dims = domain.buckets[0]
+    return tuple(jax.ShapeDtypeStruct(domain.shape_of(a, dims), np.float64) for a in domain.args)
+
+
 def runnable(claim: Claim) -> Claim:
     """``claim`` with a closed form JAX cannot trace (NumPy code) run on the host
-    (:class:`~derivcheck._host.HostClosedForm`), as :func:`derivcheck.check` runs one; any
-    other closed form as it is. Its other errors are the check's to report."""
-    closed_form = claim.closed_form
-    if isinstance(closed_form, HostClosedForm):
-        return claim
-    dims = claim.domain.buckets[0]
-    avals = tuple(jax.ShapeDtypeStruct(claim.domain.shape_of(a, dims), np.float64) for a in claim.domain.args)
+    (:func:`derivcheck._host.on_host_if_untraceable`, the rule of :func:`derivcheck.check`);
+    any other closed form as it is. Its other errors are the check's to report."""
     try:
-        # Through a lambda: NumPy ufuncs cannot be weakly referenced, as eval_shape would.
-        jax.eval_shape(lambda *args: closed_form(*args), *avals)
-    except TRACER_ERRORS:
-        return dataclasses.replace(claim, closed_form=HostClosedForm(closed_form))
+        closed_form = on_host_if_untraceable(claim.closed_form, first_bucket_avals(claim.domain))
     except Exception:  # reported by the check, as a ClaimError naming the claim
-        pass
-    return claim
+        return claim
+    return claim if closed_form is claim.closed_form else dataclasses.replace(claim, closed_form=closed_form)
 
 
 @scoped

@@ -80,7 +80,7 @@ def problems(claim: Claim) -> tuple[str, ...]:
         tree = _tree(fn)
         if tree is None:
             continue
-        namespace = {**fn.__globals__, **_closure(fn)}
+        namespace = {**fn.__globals__, **inspect.getclosurevars(fn).nonlocals}
         for node in ast.walk(tree):
             if not isinstance(node, (ast.Name, ast.Attribute)):
                 continue
@@ -96,18 +96,6 @@ def problems(claim: Claim) -> tuple[str, ...]:
             elif isinstance(target, types.FunctionType) and target.__module__ == fn.__module__:
                 pending.append(target)
     return tuple(dict.fromkeys(found))
-
-
-def _closure(fn: types.FunctionType) -> dict[str, Any]:
-    names = fn.__code__.co_freevars
-    cells = fn.__closure__ or ()
-    out = {}
-    for name, cell in zip(names, cells):
-        try:
-            out[name] = cell.cell_contents
-        except ValueError:  # an empty cell
-            continue
-    return out
 
 
 def problems_of(claims: Iterable[Claim]) -> list[str]:
