@@ -13,26 +13,21 @@ import dataclasses
 import inspect
 import math
 import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from hypothesis import Phase, given, settings
-from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from derivcheck._bounds import nested_jaxpr
-from derivcheck._checker import batched_checker, explain_point, output_shape, run_batch, validate_outputs
 from derivcheck._config import scoped
-from derivcheck._host import TRACER_ERRORS, HostClosedForm, on_host_if_untraceable
-from derivcheck._verify import _QUIET, SearchTally, check_arguments, result_of, verify
+from derivcheck._host import TRACER_ERRORS, HostClosedForm, usable_closed_form
+from derivcheck._verify import DIRECTION_BOUND, check_arguments, verify
 from derivcheck.claims import Arg, Claim, Document, Domain
 from derivcheck.declare import Input
 from derivcheck.errors import ClaimError, InvalidArgument
-from derivcheck.inputs import KINDS, no_subnormals
 from derivcheck.results import Result
 
 __all__ = ["DERIVATIVES", "Derivative", "autodiff", "check", "check_custom_jvp", "check_custom_vjp"]
@@ -51,9 +46,6 @@ DERIVATIVES: dict[str, str] = {
     "hvp": "H v of a scalar-valued f, with the extra argument `vector` (shaped like x)",
 }
 
-#: Directions (tangents, cotangents, Hessian vectors) are drawn with this magnitude: a
-#: derivative is linear in them, so their scale only has to keep clear of overflow.
-DIRECTION_BOUND = 1.0
 
 
 def _extra_names(derivative: str | None, wrt: tuple[str, ...]) -> tuple[str, ...]:
@@ -286,22 +278,6 @@ def _declared(inputs: Mapping[str, Any]) -> dict[str, Input]:
     return out
 
 
-def _usable_closed_form(closed_form: Callable, avals, name: str):
-    """The closed form as the checker runs it: traced and jitted if JAX can trace it,
-    otherwise on the host (NumPy code). Anything else it raises is one :class:`ClaimError`."""
-    try:
-        host = on_host_if_untraceable(closed_form, avals)
-    except Exception as exc:
-        raise ClaimError(f"{name}: the closed form raised {type(exc).__name__}: {exc}") from exc
-    if not isinstance(host, HostClosedForm):
-        return host
-    try:
-        host.output_shape(avals)
-    except Exception as exc:
-        raise ClaimError(f"{name}: the closed form raised {type(exc).__name__} on NumPy inputs: {exc}") from exc
-    return host
-
-
 @dataclasses.dataclass(frozen=True)
 class _Pair:
     """What is compared: closed form and reference over named arguments."""
@@ -330,131 +306,30 @@ def _sided(arity: int, extra: int, positions: tuple[int, ...], along_tangents: b
 def _run(pair: _Pair, call: str, inputs, directions: Callable[[dict[str, jax.ShapeDtypeStruct]], dict],
          kinks: dict[str, tuple[float, ...]], dtype: str, examples: int | None, seed: int | None,
          profile: str | None, device, precision: str) -> Result:
-    """Check ``pair`` on declared inputs (bulk) or a strategy (point by point)."""
+    """Check ``pair`` as one claim: on declared inputs (bulk) or a strategy (point by point)."""
     profile, seed = _profile_and_seed(profile, seed)
     prof, examples, dev = check_arguments(profile, dtype, precision, examples, device)
     document = Document(key="user", seed=_module_of(pair.closed_form), title=pair.name, author="")
+    closed_form, sided = pair.closed_form, pair.sided
     if isinstance(inputs, st.SearchStrategy):
-        result = _strategy_check(pair, document, inputs, directions, kinks, dtype, prof, examples, seed, dev,
-                                 precision)
+        domain = Domain(tuple(Arg(n, kinks=kinks.get(n, ())) for n in pair.names), strategy=inputs,
+                        directions=directions)
     else:
         declared = _declared(inputs)
         avals = {n: jax.ShapeDtypeStruct(d.shape, np.dtype(dtype)) for n, d in declared.items()}
         extra = directions(avals)
         args = [Arg(n, d.shape, d.kind, float(d.bound), kinks.get(n, ())) for n, d in declared.items()]
         args += [Arg(n, s.shape, "direction", DIRECTION_BOUND) for n, s in extra.items()]
+        domain = Domain(tuple(args))
         all_avals = tuple(jax.ShapeDtypeStruct(a.shape, np.dtype(dtype)) for a in args)
-        claim = Claim(
-            id=pair.name, document=document, location=pair.location, statement="",
-            closed_form=_usable_closed_form(pair.closed_form, all_avals, pair.name),
-            reference=pair.reference, domain=Domain(tuple(args)), checked_against=pair.checked_against,
-            sided=pair.sided and pair.sided[:len(args)],
-        )
-        result = verify(claim, dtype=dtype, examples=examples, seed=seed, profile=prof.name, device=dev,
-                        precision=precision)
-        result = dataclasses.replace(result, closed_form_path=getattr(claim.closed_form, "path", "") or "jit")
-    return dataclasses.replace(result, replay=_replay(call, pair.name, dtype, seed, prof.name, examples))
-
-
-class _Failure(Exception):
-    def __init__(self, point: tuple[np.ndarray, ...]):
-        super().__init__("counterexample")
-        self.point = point
-
-
-#: Rows in one batch of the strategy path: the drawn point and its kink variants, padded.
-STRATEGY_BATCH = 8
-#: With a strategy, Hypothesis draws this many points per example of the budget (plus one):
-#: 150 at the ``ci`` profile, at about a millisecond each.
-STRATEGY_POINTS_PER_EXAMPLE = 25
-
-
-def _strategy_check(pair: _Pair, document, strategy, directions, kinks, dtype, prof, examples, seed, dev,
-                    precision) -> Result:
-    """Hypothesis draws one point per example from the user's strategy, plus directions;
-    the point is checked with its kink variants (every element of a kinked argument set to
-    each kink value, DESIGN.md principle 5); a failure is shrunk by Hypothesis itself."""
-    np_dtype = np.dtype(dtype)
-    arg_names = pair.names
-    state: dict[str, Any] = {"closed_form": None, "shapes": set()}
-    tally = SearchTally()
-    kink_positions = [(arg_names.index(n), v) for n, vs in kinks.items() for v in vs]
-
-    def as_point(drawn) -> tuple[np.ndarray, ...]:
-        if isinstance(drawn, Mapping):
-            if set(drawn) != set(arg_names):
-                raise InvalidArgument(f"the inputs strategy drew keys {tuple(drawn)}, expected {arg_names}")
-            drawn = tuple(drawn[n] for n in arg_names)  # by name: a dict's order is the strategy's
-        if not isinstance(drawn, tuple) or len(drawn) != len(arg_names):
-            raise InvalidArgument(
-                f"the inputs strategy must draw a dict {{name: array}} or a tuple of {len(arg_names)} arrays"
-            )
-        point = []
-        for name, x in zip(arg_names, drawn):
-            x = np.asarray(x, np.float64)
-            if not np.all(np.isfinite(x)):
-                raise InvalidArgument(f"the inputs strategy drew a non-finite value for {name!r}")
-            point.append(no_subnormals(x, np_dtype))
-        return tuple(point)
-
-    def probe(data):
-        point = as_point(data.draw(strategy, label="inputs"))
-        avals = {n: jax.ShapeDtypeStruct(x.shape, np_dtype) for n, x in zip(arg_names, point)}
-        extra = directions(avals)
-        state["extra"] = tuple(extra)
-        point += tuple(
-            data.draw(KINDS["direction"].point(s.shape, DIRECTION_BOUND, np.finfo(np_dtype).bits), label=n)
-            .astype(np_dtype)
-            for n, s in extra.items()
-        )
-        shapes = tuple(jax.ShapeDtypeStruct(x.shape, np_dtype) for x in point)
-        if state["closed_form"] is None:
-            state["closed_form"] = _usable_closed_form(pair.closed_form, shapes, pair.name)
-            declared_kinks = tuple(kinks.get(n, ()) for n in arg_names) + tuple(() for _ in extra)
-            state["checker"] = batched_checker(state["closed_form"], pair.reference, None,
-                                               declared_kinks, dtype, dev.platform, precision,
-                                               pair.sided and pair.sided[:len(point)])
-        if shapes not in state["shapes"]:
-            validate_outputs(pair.name, state["closed_form"], pair.reference, list(shapes), dtype)
-            state["shapes"].add(shapes)
-        rows = [point]
-        for i, value in kink_positions:
-            rows.append(tuple(np.full_like(x, value) if k == i else x for k, x in enumerate(point)))
-        batch = tuple(np.stack([r[k] for r in rows] + [rows[0][k]] * (STRATEGY_BATCH - len(rows)))
-                      for k in range(len(point)))
-        m = run_batch(state["checker"], batch, dev).first(len(rows))
-        if "failure" not in state:  # shrinking re-runs failing points: count the search only
-            tally.add(m)
-        if m.failed.any():
-            state["failure"] = True
-            raise _Failure(rows[int(np.argmax(m.failed))])
-
-    if len(kink_positions) + 1 > STRATEGY_BATCH:
-        raise InvalidArgument(f"at most {STRATEGY_BATCH - 1} kink values with a strategy for inputs")
-    search = given(st.data())(probe)
-    search = settings(max_examples=(examples + 1) * STRATEGY_POINTS_PER_EXAMPLE, derandomize=prof.derandomize,
-                      phases=[Phase.generate, Phase.shrink], **_QUIET)(search)
-    if not prof.derandomize:
-        search = hypothesis_seed(seed)(search)
-    start = time.perf_counter()
-    counterexample = None
-    try:
-        search()
-    except _Failure as minimal:
-        point = minimal.point
-        shapes = tuple(jax.ShapeDtypeStruct(x.shape, np_dtype) for x in point)
-        detail = explain_point(state["checker"], point, STRATEGY_BATCH, dev, output_shape(state["closed_form"], shapes))
-        counterexample = {"inputs": {n: np.asarray(x, np.float64).tolist()
-                                     for n, x in zip(arg_names + state["extra"], point)},
-                          "dims": {}, "shrunk": True, **detail}
-    inside = tally.summary(counterexample)
+        closed_form = usable_closed_form(pair.closed_form, all_avals, pair.name)
+        sided = sided and sided[:len(args)]
     claim = Claim(id=pair.name, document=document, location=pair.location, statement="",
-                  closed_form=pair.closed_form, reference=pair.reference, domain=Domain(()),
-                  checked_against=pair.checked_against)
-    result = result_of(claim, dtype, dev, inside, None, seed=seed, profile=prof.name, examples=examples,
-                       elapsed_s=time.perf_counter() - start, precision=precision, replay="",
-                       estimated_operations=state["checker"].estimated_operations() if "checker" in state else ())
-    return dataclasses.replace(result, closed_form_path=getattr(state["closed_form"], "path", "") or "jit")
+                  closed_form=closed_form, reference=pair.reference, domain=domain,
+                  checked_against=pair.checked_against, sided=sided)
+    result = verify(claim, dtype=dtype, examples=examples, seed=seed, profile=prof.name, device=dev,
+                    precision=precision)
+    return dataclasses.replace(result, replay=_replay(call, pair.name, dtype, seed, prof.name, examples))
 
 
 @scoped

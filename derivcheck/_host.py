@@ -32,7 +32,8 @@ import numpy as np
 from derivcheck._numpy_shim import traced
 from derivcheck.errors import ClaimError
 
-__all__ = ["HOST_PATHS", "SPREAD_SAMPLES", "SPREAD_ULPS", "TRACER_ERRORS", "HostClosedForm", "on_host_if_untraceable"]
+__all__ = ["HOST_PATHS", "SPREAD_SAMPLES", "SPREAD_ULPS", "TRACER_ERRORS", "HostClosedForm", "on_host_if_untraceable",
+           "usable_closed_form"]
 
 #: Points at which a host closed form's float32 rounding is measured: the point itself and
 #: points whose inputs are moved by up to :data:`SPREAD_ULPS` float32 ulps (relative, so
@@ -171,3 +172,19 @@ def on_host_if_untraceable(closed_form: Callable[..., Any], avals) -> Callable[.
     except TRACER_ERRORS:
         return HostClosedForm(closed_form)
     return closed_form
+
+
+def usable_closed_form(closed_form: Callable[..., Any], avals, name: str) -> Callable[..., Any]:
+    """The closed form as the checker runs it (:func:`on_host_if_untraceable`), and whatever
+    else it raises on its first inputs as one :class:`ClaimError` naming ``name``."""
+    try:
+        host = on_host_if_untraceable(closed_form, avals)
+    except Exception as exc:
+        raise ClaimError(f"{name}: the closed form raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(host, HostClosedForm):
+        return host
+    try:
+        host.output_shape(avals)
+    except Exception as exc:
+        raise ClaimError(f"{name}: the closed form raised {type(exc).__name__} on NumPy inputs: {exc}") from exc
+    return host

@@ -67,7 +67,8 @@ def claims_json(claims: Sequence[Claim]) -> str:
         [
             {
                 "id": c.id, "document": c.document.seed, "title": c.document.title,
-                "author": c.document.author, "location": c.location, "statement": c.statement,
+                "author": c.document.author, "citation": c.document.citation,
+                "url": c.document.url, "location": c.location, "statement": c.statement,
                 "expected": c.expected, "reason": c.reason, "preconditions": list(c.preconditions),
                 "checked_against": c.checked_against, "corrects": c.corrects, "note": c.note,
             }

@@ -292,7 +292,7 @@ def _document_html(document: Document, claims: Sequence[Claim], by_claim, env, f
     body = [
         '<nav><a href="index.html">All documents</a></nav>',
         f"<h1>{_e(document.title)}</h1>",
-        f"<p>{_e(document.author)} · seed file <code>{_e(document.seed)}</code> · {len(claims)} claims: "
+        f"<p>{_e(document.author)} · {_source_html(document)} · {len(claims)} claims: "
         f"{counts['ok']} hold, <span class=\"erratum\">{counts['erratum']} errata</span>, "
         f"{counts['conditional']} conditional"
         + (f', <span class="failure">{counts["failure"]} failures</span>' if counts["failure"] else "") + "</p>",
@@ -313,6 +313,22 @@ def _document_html(document: Document, claims: Sequence[Claim], by_claim, env, f
                                 by_claim.get(corrected.id, []) if corrected else [],
                                 by_id.get(c.corrects) if c.corrects else None))
     return _html_page(f"{document.title}: derivcheck report", "\n".join(body))
+
+
+def _source_html(document: Document) -> str:
+    """The seed file as the bundled reports print it; a user document's citation and link."""
+    if not (document.url or document.citation):
+        return f"seed file <code>{_e(document.seed)}</code>"
+    seed = (f'<a href="{_e(document.url)}"><code>{_e(document.seed)}</code></a>' if document.url
+            else f"<code>{_e(document.seed)}</code>")
+    return f"source {seed}" + (f" · {_e(document.citation)}" if document.citation else "")
+
+
+def _source_md(document: Document) -> str:
+    if not (document.url or document.citation):
+        return f"seed file `{document.seed}`"
+    seed = f"[`{document.seed}`]({document.url})" if document.url else f"`{document.seed}`"
+    return f"source {seed}" + (f" · {document.citation}" if document.citation else "")
 
 
 def _index_html(documents: Sequence[tuple[Document, Sequence[Claim]]], by_claim, env) -> str:
@@ -400,7 +416,7 @@ def _document_md(document, claims, by_claim, env, figure_path: str | None, corre
     counts = _status_counts(claims, by_claim)
     lines = [
         f"# {document.title}", "", "[All documents](index.md)", "",
-        f"{document.author} · seed file `{document.seed}` · {len(claims)} claims: {counts['ok']} hold, "
+        f"{document.author} · {_source_md(document)} · {len(claims)} claims: {counts['ok']} hold, "
         f"**{counts['erratum']} errata**, {counts['conditional']} conditional"
         + (f", **{counts['failure']} failures**" if counts["failure"] else ""), "",
         f"{_environment_line(env)}.", "", "## Summary", "",

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 from hypothesis import HealthCheck, Phase, example, given, settings, target
 from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
 
 from derivcheck._checker import (
     PointMetrics,
@@ -20,11 +21,20 @@ from derivcheck._checker import (
     validate_outputs,
 )
 from derivcheck._config import scoped
-from derivcheck._host import on_host_if_untraceable
+from derivcheck._host import on_host_if_untraceable, usable_closed_form
 from derivcheck.claims import Claim, Domain
 from derivcheck.errors import InvalidArgument
-from derivcheck.inputs import REGIMES, BatchPlan, batch_plans, buckets_by_size, draw_batch, point_strategy
-from derivcheck.profiles import Profile, profile_named
+from derivcheck.inputs import (
+    KINDS,
+    REGIMES,
+    BatchPlan,
+    batch_plans,
+    buckets_by_size,
+    draw_batch,
+    no_subnormals,
+    point_strategy,
+)
+from derivcheck.profiles import Profile, profile_named, search_seed
 from derivcheck.results import RATIO_LOG10_EDGES, Result, SearchSummary, Verdict, ratio_histogram
 from derivcheck.tolerance import tolerance_for
 
@@ -103,8 +113,17 @@ class SearchTally:
                              ratio_histogram=tuple(int(n) for n in self.histogram))
 
 
+def _path_of(closed_form) -> str:
+    """How a closed form was evaluated (:data:`derivcheck.results.Result.closed_form_path`)."""
+    return getattr(closed_form, "path", "") or "jit"
+
+
 def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: int,
-            seed: int, device, shrink: bool, precision: str) -> tuple[SearchSummary, tuple[str, ...]]:
+            seed: int, device, shrink: bool, precision: str) -> tuple[SearchSummary, tuple[str, ...], str]:
+    """Search ``domain`` for a point where ``claim`` fails: its summary, the operations
+    whose rounding was estimated, and how the closed form was evaluated."""
+    if domain.strategy is not None:
+        return _search_strategy(claim, domain, dtype, prof, examples, seed, device, precision)
     checker = _checker_for(claim, domain, dtype, device, precision)
     np_dtype = np.dtype(dtype)
     tally = SearchTally()
@@ -128,24 +147,113 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
 
     explore = given(batch_plans(domain))(run_plan)
     # Fixed batches first: every shape bucket and every regime at least once, whatever the
-    # generated ones are (derandomized Hypothesis seeds itself from this function's source,
-    # so an edit here reshuffles them; a special value such as a hidden unit's exact 0 must
-    # not depend on that).
+    # generated ones are (a special value such as a hidden unit's exact 0 must not depend
+    # on what Hypothesis draws).
     buckets = len(domain.buckets)
     for k in range(max(buckets, len(REGIMES))):
         explore = example(BatchPlan(k % buckets, REGIMES[k % len(REGIMES)], seed=k))(explore)
     phases = [Phase.explicit, Phase.generate, Phase.target] if examples else [Phase.explicit]
-    explore = settings(max_examples=max(examples, 1), derandomize=prof.derandomize,
-                       phases=phases, **_QUIET)(explore)
-    if not prof.derandomize:
-        explore = hypothesis_seed(seed)(explore)
-    explore()
+    explore = settings(max_examples=max(examples, 1), phases=phases, **_QUIET)(explore)
+    hypothesis_seed(search_seed(prof, seed))(explore)()
 
     counterexample = None
     if first_failure:
         counterexample = _counterexample(claim, domain, dtype, prof, seed, device, checker,
                                          first_failure[0], shrink)
-    return tally.summary(counterexample), checker.estimated_operations()
+    return tally.summary(counterexample), checker.estimated_operations(), _path_of(claim.closed_form)
+
+
+#: Rows in one batch of a strategy's search: the drawn point and its kink variants, padded.
+STRATEGY_BATCH = 8
+#: With a strategy, Hypothesis draws this many points per example of the budget (plus one):
+#: 150 at the ``ci`` profile, at about a millisecond each.
+STRATEGY_POINTS_PER_EXAMPLE = 25
+#: Directions (tangents, cotangents, Hessian vectors) are drawn with this magnitude: a
+#: derivative is linear in them, so their scale only has to keep clear of overflow.
+DIRECTION_BOUND = 1.0
+
+
+class _Failure(Exception):
+    def __init__(self, point: tuple[np.ndarray, ...]):
+        super().__init__("counterexample")
+        self.point = point
+
+
+def _strategy_point(drawn, names: tuple[str, ...], np_dtype) -> tuple[np.ndarray, ...]:
+    """What a strategy drew, in argument order; :class:`InvalidArgument` if it cannot be."""
+    if isinstance(drawn, dict):
+        if set(drawn) != set(names):
+            raise InvalidArgument(f"the inputs strategy drew keys {tuple(drawn)}, expected {names}")
+        drawn = tuple(drawn[n] for n in names)  # by name: a dict's order is the strategy's
+    if not isinstance(drawn, tuple) or len(drawn) != len(names):
+        raise InvalidArgument(f"the inputs strategy must draw a dict {{name: array}} or a tuple of {len(names)} arrays")
+    point = []
+    for name, x in zip(names, drawn):
+        x = np.asarray(x, np.float64)
+        if not np.all(np.isfinite(x)):
+            raise InvalidArgument(f"the inputs strategy drew a non-finite value for {name!r}")
+        point.append(no_subnormals(x, np_dtype))
+    return tuple(point)
+
+
+def _search_strategy(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: int, seed: int,
+                     device, precision: str) -> tuple[SearchSummary, tuple[str, ...], str]:
+    """The search with a strategy as the source of inputs: Hypothesis draws one point per
+    example, plus its directions; the point is checked with its kink variants (every element
+    of a kinked argument set to each kink value, DESIGN.md principle 5); a failure is shrunk
+    by Hypothesis itself."""
+    np_dtype = np.dtype(dtype)
+    names = tuple(a.name for a in domain.args)
+    kinks = [(i, v) for i, a in enumerate(domain.args) for v in a.kinks]
+    if len(kinks) + 1 > STRATEGY_BATCH:
+        raise InvalidArgument(f"at most {STRATEGY_BATCH - 1} kink values with a strategy for inputs")
+    state: dict[str, Any] = {"shapes": set(), "extra": ()}
+    tally = SearchTally()
+
+    def probe(data):
+        point = _strategy_point(data.draw(domain.strategy, label="inputs"), names, np_dtype)
+        extra = domain.directions({n: jax.ShapeDtypeStruct(x.shape, np_dtype) for n, x in zip(names, point)}) \
+            if domain.directions else {}
+        state["extra"] = tuple(extra)
+        point += tuple(data.draw(KINDS["direction"].point(s.shape, DIRECTION_BOUND, np.finfo(np_dtype).bits),
+                                 label=n).astype(np_dtype) for n, s in extra.items())
+        shapes = tuple(jax.ShapeDtypeStruct(x.shape, np_dtype) for x in point)
+        if "checker" not in state:
+            state["closed_form"] = usable_closed_form(claim.closed_form, shapes, claim.id)
+            state["checker"] = batched_checker(
+                state["closed_form"], claim.reference, claim.reference_right,
+                tuple(a.kinks for a in domain.args) + tuple(() for _ in extra), dtype, device.platform,
+                precision, claim.sided and claim.sided[:len(point)])
+        if shapes not in state["shapes"]:
+            validate_outputs(claim.id, state["closed_form"], claim.reference, list(shapes), dtype)
+            state["shapes"].add(shapes)
+        rows = [point] + [tuple(np.full_like(x, value) if k == i else x for k, x in enumerate(point))
+                          for i, value in kinks]
+        batch = tuple(np.stack([r[k] for r in rows] + [rows[0][k]] * (STRATEGY_BATCH - len(rows)))
+                      for k in range(len(point)))
+        m = run_batch(state["checker"], batch, device).first(len(rows))
+        if "failure" not in state:  # shrinking re-runs failing points: count the search only
+            tally.add(m)
+        if m.failed.any():
+            state["failure"] = True
+            raise _Failure(rows[int(np.argmax(m.failed))])
+
+    search = given(st.data())(probe)
+    search = settings(max_examples=(examples + 1) * STRATEGY_POINTS_PER_EXAMPLE,
+                      phases=[Phase.generate, Phase.shrink], **_QUIET)(search)
+    counterexample = None
+    try:
+        hypothesis_seed(search_seed(prof, seed))(search)()
+    except _Failure as minimal:
+        point = minimal.point
+        shapes = tuple(jax.ShapeDtypeStruct(x.shape, np_dtype) for x in point)
+        detail = explain_point(state["checker"], point, STRATEGY_BATCH, device,
+                               output_shape(state["closed_form"], shapes))
+        counterexample = {"inputs": {n: np.asarray(x, np.float64).tolist()
+                                     for n, x in zip(names + state["extra"], point)},
+                          "dims": {}, "shrunk": True, **detail}
+    estimated = state["checker"].estimated_operations() if "checker" in state else ()
+    return tally.summary(counterexample), estimated, _path_of(state.get("closed_form"))
 
 
 def _fails_at(checker, point: tuple[np.ndarray, ...], batch: int, device) -> bool:
@@ -188,10 +296,8 @@ def _shrink(domain, np_dtype, prof, seed, device, checker, found):
 
     for bucket in order:
         search = given(point_strategy(domain, dtype=np_dtype, bucket=bucket))(probe_for(bucket))
-        search = settings(max_examples=budget, derandomize=prof.derandomize,
-                          phases=[Phase.generate, Phase.shrink], **_QUIET)(search)
-        if not prof.derandomize:
-            search = hypothesis_seed(seed)(search)
+        search = settings(max_examples=budget, phases=[Phase.generate, Phase.shrink], **_QUIET)(search)
+        search = hypothesis_seed(search_seed(prof, seed))(search)
         try:
             search()
         except _Counterexample as minimal:
@@ -245,7 +351,10 @@ def first_bucket_avals(domain: Domain) -> tuple[jax.ShapeDtypeStruct, ...]:
 def runnable(claim: Claim) -> Claim:
     """``claim`` with a closed form JAX cannot trace (NumPy code) run on the host
     (:func:`derivcheck._host.on_host_if_untraceable`, the rule of :func:`derivcheck.check`);
-    any other closed form as it is. Its other errors are the check's to report."""
+    any other closed form as it is. Its other errors are the check's to report. With a
+    strategy the shapes are known at the first draw, where the search decides."""
+    if claim.domain.strategy is not None:
+        return claim
     try:
         closed_form = on_host_if_untraceable(claim.closed_form, first_bucket_avals(claim.domain))
     except Exception:  # reported by the check, as a ClaimError naming the claim
@@ -284,15 +393,16 @@ def verify(
     prof, examples, dev = check_arguments(profile, dtype, precision, examples, device)
     start = time.perf_counter()
     claim = runnable(claim)
-    inside, estimated = _search(claim, claim.domain, dtype, prof, examples, seed, dev, shrink, precision)
+    inside, estimated, path = _search(claim, claim.domain, dtype, prof, examples, seed, dev, shrink, precision)
     outside = None
     # Outside its condition a claim matters only if it holds inside (DESIGN.md principle 3).
     if claim.outside is not None and not inside.failures:
-        outside, _ = _search(claim, claim.outside, dtype, prof, examples, seed, dev, shrink, precision)
-    return result_of(claim, dtype, dev, inside, outside, seed=seed, profile=prof.name, examples=examples,
-                     elapsed_s=time.perf_counter() - start, precision=precision,
-                     replay=replay_command(claim, dtype, seed, prof.name, examples, precision),
-                     estimated_operations=estimated)
+        outside, _, _ = _search(claim, claim.outside, dtype, prof, examples, seed, dev, shrink, precision)
+    result = result_of(claim, dtype, dev, inside, outside, seed=seed, profile=prof.name, examples=examples,
+                       elapsed_s=time.perf_counter() - start, precision=precision,
+                       replay=replay_command(claim, dtype, seed, prof.name, examples, precision),
+                       estimated_operations=estimated)
+    return dataclasses.replace(result, closed_form_path=path)
 
 
 def check_arguments(profile: str, dtype: str, precision: str, examples: int | None, device) -> tuple:

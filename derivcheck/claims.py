@@ -13,12 +13,23 @@ Expected = Literal["holds", "erratum", "conditional"]
 
 @dataclasses.dataclass(frozen=True)
 class Document:
-    """A derivation document: its seed file and its title and author as printed."""
+    """A derivation document: what it transcribes, and its title and author as printed.
+
+    Attributes:
+      key: short name, the prefix of its claim ids and the name of its report page.
+      seed: the file (or identifier, ``arXiv:1502.03167``) the claims are transcribed from.
+      title: as printed.
+      author: as printed.
+      citation: where it was published, for reports (optional).
+      url: where a reader finds it (optional); reports link the source to it.
+    """
 
     key: str
     seed: str
     title: str
     author: str
+    citation: str = ""
+    url: str = ""
 
     def __str__(self) -> str:
         return f"{self.author}, \"{self.title}\" ({self.seed})"
@@ -54,11 +65,19 @@ class Domain:
     """The inputs a claim is checked on: its arguments and the sizes their dims take.
 
     ``dims`` maps each dimension symbol to the sizes tried, one shape bucket per position:
-    bucket ``k`` uses the ``k``-th size of every symbol, so each bucket compiles once.
+    bucket ``k`` uses the ``k``-th size of every symbol, so each bucket compiles once. A
+    ``strategy`` replaces the declared kinds as the source of the inputs.
     """
 
     args: tuple[Arg, ...]
     dims: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    #: Instead of drawing ``args`` by kind: a Hypothesis strategy that draws every argument
+    #: at once, a dict by name or a tuple in order (``derivcheck.check(inputs=strategy)``).
+    #: ``args`` then only name them, with their kinks; the search checks one point per example.
+    strategy: Any = None
+    #: With a strategy: the shapes of the direction arguments that follow ``args``, from the
+    #: drawn ones (``{name: ShapeDtypeStruct}`` to ``{name: ShapeDtypeStruct}``).
+    directions: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     @property
     def buckets(self) -> tuple[dict[str, int], ...]:

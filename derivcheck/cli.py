@@ -28,6 +28,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _non_negative(text: str) -> int:
     try:
         value = int(text)
@@ -311,8 +315,9 @@ def _cmd_report(args) -> int:
     claims = [c for c in chosen if c.document.key in documents]
     written = write_reports(results, env, claims, out)
     failures = sum(not r.passed for r in results)
-    print(f"wrote {len(written)} files to {out}/ ({len(documents)} documents, {len(results)} results"
-          + (f", {failures} failures" if failures else "") + f"); open {out / 'index.html'}")
+    print(f"wrote {len(written)} files to {out}/ ({_count(len(documents), 'document')}, "
+          f"{_count(len(results), 'result')}"
+          + (f", {_count(failures, 'failure')}" if failures else "") + f"); open {out / 'index.html'}")
     return EXIT_OK if not failures else EXIT_GATE_FAILED
 
 

@@ -58,3 +58,54 @@ def test_buckets_are_tried_smallest_first():
 def test_every_kind_has_both_paths():
     for kind in KINDS.values():
         assert callable(kind.batch) and callable(kind.point)
+
+
+def _plans_drawn_by_verify(monkeypatch, profile: str, seed: int) -> list[BatchPlan]:
+    """The batch plans one real search asks for, in order (its draws recorded, not changed)."""
+    import derivcheck._verify as verify_module
+    from derivcheck import verify
+    from derivcheck.catalog import catalog
+
+    plans: list[BatchPlan] = []
+
+    def recording(domain, plan, **kwargs):
+        plans.append(plan)
+        return draw_batch(domain, plan, **kwargs)
+
+    monkeypatch.setattr(verify_module, "draw_batch", recording)
+    claim = next(c for c in catalog() if c.id == "sharma2024/eq1-sigmoid-derivative")
+    verify(claim, dtype="float64", profile=profile, seed=seed)
+    return plans
+
+
+def _plans_hypothesis_gives(domain: Domain, profile: str, seed: int, examples: int) -> list[BatchPlan]:
+    """The plans Hypothesis draws from the seed alone, through a search function of other source."""
+    from hypothesis import Phase, settings
+    from hypothesis import seed as hypothesis_seed
+
+    from derivcheck.inputs import batch_plans
+    from derivcheck.profiles import profile_named, search_seed
+
+    seen: list[BatchPlan] = []
+
+    def collect(plan):
+        seen.append(plan)
+
+    collect = settings(max_examples=examples, phases=[Phase.generate], database=None, deadline=None)(
+        given(batch_plans(domain))(collect))
+    hypothesis_seed(search_seed(profile_named(profile), seed))(collect)()
+    return seen
+
+
+@pytest.mark.parametrize("profile", ["ci", "dev"])
+def test_what_a_search_draws_depends_on_its_profile_and_seed_not_on_its_source(monkeypatch, profile):
+    from derivcheck.catalog import catalog
+    from derivcheck.profiles import profile_named
+
+    domain = next(c for c in catalog() if c.id == "sharma2024/eq1-sigmoid-derivative").domain
+    drawn = _plans_drawn_by_verify(monkeypatch, profile, seed=0)
+    fixed = max(len(domain.buckets), len(REGIMES))  # the explicit batches that always run first
+    generated = drawn[fixed:]
+    assert len(generated) == profile_named(profile).examples
+    assert generated == _plans_hypothesis_gives(domain, profile, 0, len(generated))
+    assert generated != _plans_drawn_by_verify(monkeypatch, profile, seed=1)[fixed:]
