@@ -8,12 +8,22 @@ from hypothesis import HealthCheck, settings
 
 import derivcheck  # noqa: F401
 from derivcheck._config import for_this_process
+from derivcheck._runner import use_compile_cache
 
 # The tests make float64 arrays of their own: the settings derivcheck scopes to each check,
 # for the whole test process.
 for_this_process()
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# DERIVCHECK_TEST_COMPILE_CACHE=DIR: one persistent compilation cache for the session, shared
+# by the test workers and the command-line runs they start (DERIVCHECK_COMPILE_CACHE). Opt-in:
+# JAX writes its entries in place, so two processes compiling the same program at once can
+# leave one reading a half-written entry (README "Performance").
+COMPILE_CACHE = os.environ.get("DERIVCHECK_TEST_COMPILE_CACHE")
+if COMPILE_CACHE:
+    use_compile_cache(COMPILE_CACHE)
+    os.environ.setdefault("DERIVCHECK_COMPILE_CACHE", COMPILE_CACHE)
 
 
 # Profiles for the tests' own Hypothesis properties; the catalog's budgets are
