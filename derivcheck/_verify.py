@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -181,7 +182,7 @@ class _Failure(Exception):
 
 def _strategy_point(drawn, names: tuple[str, ...], np_dtype) -> tuple[np.ndarray, ...]:
     """What a strategy drew, in argument order; :class:`InvalidArgument` if it cannot be."""
-    if isinstance(drawn, dict):
+    if isinstance(drawn, Mapping):
         if set(drawn) != set(names):
             raise InvalidArgument(f"the inputs strategy drew keys {tuple(drawn)}, expected {names}")
         drawn = tuple(drawn[n] for n in names)  # by name: a dict's order is the strategy's
