@@ -47,7 +47,6 @@ DERIVATIVES: dict[str, str] = {
 }
 
 
-
 def _extra_names(derivative: str | None, wrt: tuple[str, ...]) -> tuple[str, ...]:
     if derivative == "jvp":
         return ("tangent",) if len(wrt) == 1 else tuple(f"tangent_{w}" for w in wrt)

@@ -39,7 +39,7 @@ from derivcheck.profiles import Profile, profile_named, search_seed
 from derivcheck.results import RATIO_LOG10_EDGES, Result, SearchSummary, Verdict, ratio_histogram
 from derivcheck.tolerance import tolerance_for
 
-__all__ = ["PRECISIONS", "SearchTally", "check_arguments", "devices_of", "resolve_device", "result_of", "verify"]
+__all__ = ["DIRECTION_BOUND", "PRECISIONS", "check_arguments", "devices_of", "resolve_device", "verify"]
 
 _QUIET = dict(database=None, deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
 
@@ -399,11 +399,10 @@ def verify(
     # Outside its condition a claim matters only if it holds inside (DESIGN.md principle 3).
     if claim.outside is not None and not inside.failures:
         outside, _, _ = _search(claim, claim.outside, dtype, prof, examples, seed, dev, shrink, precision)
-    result = result_of(claim, dtype, dev, inside, outside, seed=seed, profile=prof.name, examples=examples,
-                       elapsed_s=time.perf_counter() - start, precision=precision,
-                       replay=replay_command(claim, dtype, seed, prof.name, examples, precision),
-                       estimated_operations=estimated)
-    return dataclasses.replace(result, closed_form_path=path)
+    return result_of(claim, dtype, dev, inside, outside, seed=seed, profile=prof.name, examples=examples,
+                     elapsed_s=time.perf_counter() - start, precision=precision,
+                     replay=replay_command(claim, dtype, seed, prof.name, examples, precision),
+                     estimated_operations=estimated, closed_form_path=path)
 
 
 def check_arguments(profile: str, dtype: str, precision: str, examples: int | None, device) -> tuple:
@@ -421,7 +420,7 @@ def check_arguments(profile: str, dtype: str, precision: str, examples: int | No
 
 def result_of(claim: Claim, dtype: str, dev, inside: SearchSummary, outside: SearchSummary | None, *,
               seed: int, profile: str, examples: int, elapsed_s: float, precision: str, replay: str,
-              estimated_operations: tuple[str, ...] = ()) -> Result:
+              estimated_operations: tuple[str, ...] = (), closed_form_path: str = "jit") -> Result:
     """The result record of one search (and the one outside a condition), with its verdict."""
     verdict, detail = _verdict(claim, inside, outside)
     return Result(
@@ -433,5 +432,5 @@ def result_of(claim: Claim, dtype: str, dev, inside: SearchSummary, outside: Sea
         counterexample=inside.counterexample, outside=outside, seed=seed, profile=profile,
         examples=examples, elapsed_s=elapsed_s, replay=replay, jax_version=jax.__version__,
         matmul_precision=precision, ratio_histogram=inside.ratio_histogram,
-        estimated_operations=estimated_operations,
+        estimated_operations=estimated_operations, closed_form_path=closed_form_path,
     )

@@ -42,7 +42,7 @@ def attend_scores(s, v):
 
 def attention(q, k, v):
     """Algorithm 0: S = QKᵀ, P = softmax(S), O = PV."""
-    return softmax(q @ k.T) @ v
+    return attend_scores(q @ k.T, v)
 
 
 def scale(q):
@@ -58,12 +58,12 @@ def causal_mask(s):
 
 def scaled_causal_attention(q, k, v):
     """Algorithm 2 without dropout: O = softmax(MASK(τ QKᵀ)) V."""
-    return softmax(causal_mask(scale(q) * q @ k.T)) @ v
+    return attend_scores(causal_mask(scale(q) * q @ k.T), v)
 
 
 def scaled_attention(q, k, v):
     """Algorithm 2 without mask and dropout: O = softmax(τ QKᵀ) V."""
-    return softmax(scale(q) * q @ k.T) @ v
+    return attend_scores(scale(q) * q @ k.T, v)
 
 
 # Algorithm 3, line by line; do is dO = ∂φ/∂O.
@@ -84,18 +84,16 @@ def grad_scores(s, dp):
     return p * (dp - jnp.sum(p * dp, axis=-1, keepdims=True))
 
 
-def grad_scores_from_output(s, v, do):
-    r"""Appendix B.2: $dS_{ij} = P_{ij}(dP_{ij} - D_i)$ with $D_i = do_i^\top o_i$."""
-    p = softmax(s)
-    o = p @ v
-    d = jnp.sum(do * o, axis=-1, keepdims=True)
-    return p * (do @ v.T - d)
-
-
 def _grad_scores_of(p, v, do):
     """dS from P and dO by the D_i identity: the step every kernel below shares."""
     o = p @ v
-    return p * (do @ v.T - jnp.sum(do * o, axis=-1, keepdims=True))
+    d = jnp.sum(do * o, axis=-1, keepdims=True)  # D_i = do_iᵀ o_i
+    return p * (do @ v.T - d)
+
+
+def grad_scores_from_output(s, v, do):
+    r"""Appendix B.2: $dS_{ij} = P_{ij}(dP_{ij} - D_i)$ with $D_i = do_i^\top o_i$."""
+    return _grad_scores_of(softmax(s), v, do)
 
 
 def grad_queries(q, k, v, do):

@@ -19,7 +19,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # DERIVCHECK_TEST_COMPILE_CACHE=DIR: one persistent compilation cache for the session, shared
 # by the test workers and the command-line runs they start (DERIVCHECK_COMPILE_CACHE). Opt-in:
 # JAX writes its entries in place, so two processes compiling the same program at once can
-# leave one reading a half-written entry (README "Performance").
+# leave one reading a half-written entry (README, on `--compile-cache`).
 COMPILE_CACHE = os.environ.get("DERIVCHECK_TEST_COMPILE_CACHE")
 if COMPILE_CACHE:
     use_compile_cache(COMPILE_CACHE)

@@ -2,11 +2,16 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import Phase, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+import derivcheck._verify as verify_module
+from derivcheck import verify
+from derivcheck.catalog import catalog
 from derivcheck.claims import Arg, Domain
-from derivcheck.inputs import KINDS, REGIMES, BatchPlan, buckets_by_size, draw_batch, point_strategy
+from derivcheck.inputs import KINDS, REGIMES, BatchPlan, batch_plans, buckets_by_size, draw_batch, point_strategy
+from derivcheck.profiles import profile_named, search_seed
 
 DOMAIN = Domain(
     (Arg("x", ("n",), kinks=(0.0, 1.0)), Arg("p", ("n",), kind="simplex"),
@@ -60,12 +65,9 @@ def test_every_kind_has_both_paths():
         assert callable(kind.batch) and callable(kind.point)
 
 
-def _plans_drawn_by_verify(monkeypatch, profile: str, seed: int) -> list[BatchPlan]:
-    """The batch plans one real search asks for, in order (its draws recorded, not changed)."""
-    import derivcheck._verify as verify_module
-    from derivcheck import verify
-    from derivcheck.catalog import catalog
 
+def _plans_drawn_by_verify(monkeypatch, claim, profile: str, seed: int) -> list[BatchPlan]:
+    """The batch plans one real search asks for, in order (its draws recorded, not changed)."""
     plans: list[BatchPlan] = []
 
     def recording(domain, plan, **kwargs):
@@ -73,19 +75,12 @@ def _plans_drawn_by_verify(monkeypatch, profile: str, seed: int) -> list[BatchPl
         return draw_batch(domain, plan, **kwargs)
 
     monkeypatch.setattr(verify_module, "draw_batch", recording)
-    claim = next(c for c in catalog() if c.id == "sharma2024/eq1-sigmoid-derivative")
     verify(claim, dtype="float64", profile=profile, seed=seed)
     return plans
 
 
 def _plans_hypothesis_gives(domain: Domain, profile: str, seed: int, examples: int) -> list[BatchPlan]:
     """The plans Hypothesis draws from the seed alone, through a search function of other source."""
-    from hypothesis import Phase, settings
-    from hypothesis import seed as hypothesis_seed
-
-    from derivcheck.inputs import batch_plans
-    from derivcheck.profiles import profile_named, search_seed
-
     seen: list[BatchPlan] = []
 
     def collect(plan):
@@ -99,13 +94,10 @@ def _plans_hypothesis_gives(domain: Domain, profile: str, seed: int, examples: i
 
 @pytest.mark.parametrize("profile", ["ci", "dev"])
 def test_what_a_search_draws_depends_on_its_profile_and_seed_not_on_its_source(monkeypatch, profile):
-    from derivcheck.catalog import catalog
-    from derivcheck.profiles import profile_named
-
-    domain = next(c for c in catalog() if c.id == "sharma2024/eq1-sigmoid-derivative").domain
-    drawn = _plans_drawn_by_verify(monkeypatch, profile, seed=0)
-    fixed = max(len(domain.buckets), len(REGIMES))  # the explicit batches that always run first
+    claim = next(c for c in catalog() if c.id == "sharma2024/eq1-sigmoid-derivative")
+    drawn = _plans_drawn_by_verify(monkeypatch, claim, profile, seed=0)
+    fixed = max(len(claim.domain.buckets), len(REGIMES))  # the explicit batches that always run first
     generated = drawn[fixed:]
     assert len(generated) == profile_named(profile).examples
-    assert generated == _plans_hypothesis_gives(domain, profile, 0, len(generated))
-    assert generated != _plans_drawn_by_verify(monkeypatch, profile, seed=1)[fixed:]
+    assert generated == _plans_hypothesis_gives(claim.domain, profile, 0, len(generated))
+    assert generated != _plans_drawn_by_verify(monkeypatch, claim, profile, seed=1)[fixed:]
