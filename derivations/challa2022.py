@@ -70,6 +70,15 @@ def accumulation_bias_derivative(x_prev, W, b):
     return jnp.ones_like(b)
 
 
+def accumulation_bias_derivative_applied(x_prev, W, b, v):
+    r"""Eq. (10) applied to a direction: $\frac{\partial a_j^n}{\partial b_j^n} v_j = v_j$. The
+    constant 1 is checked through what it does to a drawn ``v`` (DESIGN.md principle 9).
+
+    References: Challa, Eq. (10).
+    """
+    return accumulation_bias_derivative(x_prev, W, b) * v
+
+
 # --- Eqs. (11)-(17): the last layer's dA -------------------------------------------------
 
 
@@ -172,6 +181,51 @@ def clubbed_term(x_prev, W, b, dA):
     References: Challa, "Digging deeper into clubbed term".
     """
     return W @ dA
+
+
+def _deeper_layer(x_prev, W, b, W_next, dA_next):
+    """Layer N-1 from its input x^{N-2}: a^{N-1}, x^{N-1} and dA^{N-1} from the last layer's dA^N."""
+    a = W.T @ x_prev + b  # (8)
+    return a, jnp.maximum(a, 0), (W_next @ dA_next) * relu_derivative(a)  # (20), the clubbed term, (21)
+
+
+def deeper_weight_gradient_as_printed(x_prev, W, b, W_next, b_next, dA_next):
+    r"""As printed: $\frac{\partial L}{\partial w_{1,1}^{N-1}} = (dA_1^N w_{1,1}^N + dA_2^N w_{1,2}^N)
+    (0 \text{ or } 1)\, x_1^{N-1} = dA_1^{N-1} x_1^{N-1}$, summed over every node of layer $N$;
+    $x_1^{N-1}$ is node 1's own output. ``x_prev`` is $x^{N-2}$, ``W`` $w^{N-1}$, ``W_next`` $w^N$.
+
+    References: Challa, "Gradient for weight" of the deeper layer.
+    """
+    _, x, dA = _deeper_layer(x_prev, W, b, W_next, dA_next)
+    return dA[0] * x[0]
+
+
+def deeper_weight_gradient(x_prev, W, b, W_next, b_next, dA_next):
+    r"""Corrected: $\frac{\partial L}{\partial w_{1,1}^{N-1}} = dA_1^{N-1} x_1^{N-2}$, the input of the weight.
+
+    References: Challa, "Gradient for weight" of the deeper layer, with Eq. (18)'s superscripts.
+    """
+    _, _, dA = _deeper_layer(x_prev, W, b, W_next, dA_next)
+    return dA[0] * x_prev[0]
+
+
+def deeper_bias_gradient_as_printed(x_prev, W, b, W_next, b_next, dA_next):
+    r"""As printed: $\frac{\partial L}{\partial b_1^N} = \frac{\partial L}{\partial a_1^{N-1}}
+    \frac{\partial a_1^{N-1}}{\partial b_1^N} = dA_1^{N-1}$, the gradient of the last layer's bias.
+
+    The right-hand side is the corrected one's: the slip is the left-hand side's superscript.
+
+    References: Challa, "Similarly gradient for bias" of the deeper layer.
+    """
+    return deeper_bias_gradient(x_prev, W, b, W_next, b_next, dA_next)
+
+
+def deeper_bias_gradient(x_prev, W, b, W_next, b_next, dA_next):
+    r"""Corrected: $\frac{\partial L}{\partial b_1^{N-1}} = dA_1^{N-1}$.
+
+    References: Challa, "Similarly gradient for bias" of the deeper layer.
+    """
+    return _deeper_layer(x_prev, W, b, W_next, dA_next)[2][0]
 
 
 def _forward(x1, W2, b2, W3, b3, W4, b4):

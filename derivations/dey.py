@@ -54,6 +54,34 @@ def elementwise_derivative_matrix(s):
     return jnp.diag(a * (1 - a))
 
 
+def mixing_activation_jacobian(s, A):
+    r"""$\mathbf{H}'$ of the non-elementwise activation $\mathbf{a} = \tanh(\mathbf{A}\mathbf{s})$:
+    $\mathbf{H}' = \operatorname{diag}(1 - \tanh^2(\mathbf{A}\mathbf{s}))\,\mathbf{A}$, not symmetric.
+    An instance of §2.2's "any activation", under which a lost transpose shows.
+
+    References: Dey, §2.2, where $\mathbf{H}'$ is "the matrix of activation function derivatives".
+    """
+    t = jnp.tanh(A @ s)
+    return (1 - t**2) * A
+
+
+# --- §1 Notation -------------------------------------------------------------------------
+
+
+def steepest_ascent(s, y):
+    r"""§1: the gradient's direction is that of maximum increase and its magnitude the rate of
+    increase in that direction: for the cost $C(\mathbf{s})$ of Eq. (19), with
+    $\nabla_{\mathbf{s}} C = \boldsymbol{\delta} = \mathbf{a}\sum_j y_j - \mathbf{y}$, the direction
+    $\boldsymbol{\delta}/\lVert\boldsymbol{\delta}\rVert$ and the rate $\lVert\boldsymbol{\delta}\rVert$.
+
+    References: Dey, §1, "its direction is the direction of maximum increase ... its magnitude is
+    the rate of increase in that direction".
+    """
+    delta = output_delta_general(s, y)
+    rate = jnp.sqrt(jnp.sum(delta**2))
+    return {"direction": delta / rate, "rate": rate}
+
+
 # --- §2.2 Backpropagation, output layer -------------------------------------------------
 
 
@@ -63,6 +91,16 @@ def bias_jacobian(a_prev, W, b):
     References: Dey, §2.2, the sentence after Eq. (6).
     """
     return jnp.eye(W.shape[0], dtype=W.dtype)
+
+
+def bias_jacobian_applied(a_prev, W, b, v):
+    r"""$\frac{\partial \mathbf{s}^{(L)}}{\partial \mathbf{b}^{(L)}}\,\mathbf{v} = I\mathbf{v}$: the
+    identity of :func:`bias_jacobian` applied to a direction ``v``. A constant matrix is
+    checked through what it does to a vector, whose truth varies (DESIGN.md principle 9).
+
+    References: Dey, §2.2, the sentence after Eq. (6).
+    """
+    return bias_jacobian(a_prev, W, b) @ v
 
 
 def input_jacobian(a_prev, W, b):
@@ -99,6 +137,24 @@ def output_delta(s, y):
     References: Dey, §2.2, Eq. (5).
     """
     return softmax_derivative_matrix(s).T @ cost_derivative(softmax(s), y).T
+
+
+def cost_derivative_any_activation(s, A, g):
+    r"""Eq. (4) for $\mathbf{a} = \tanh(\mathbf{A}\mathbf{s})$: $\frac{\partial C}{\partial \mathbf{s}} =
+    \frac{\partial C}{\partial \mathbf{a}} \mathbf{H}'$, a row, with $\nabla_{\mathbf{a}} C$ = ``g`` given.
+
+    References: Dey, §2.2, Eq. (4).
+    """
+    return g.T @ mixing_activation_jacobian(s, A)
+
+
+def delta_any_activation(s, A, g):
+    r"""Eq. (5) for $\mathbf{a} = \tanh(\mathbf{A}\mathbf{s})$:
+    $\boldsymbol{\delta} = \mathbf{H}'^T \nabla_{\mathbf{a}} C$, a column, with $\nabla_{\mathbf{a}} C$ = ``g`` given.
+
+    References: Dey, §2.2, Eq. (5).
+    """
+    return mixing_activation_jacobian(s, A).T @ g
 
 
 def output_bias_gradient(s, y):
@@ -147,6 +203,15 @@ def delta_recursion(s, W_next, delta_next):
     References: Dey, §2.2, Eqs. (12)-(13).
     """
     return elementwise_derivative_matrix(s).T @ W_next.T @ delta_next
+
+
+def delta_recursion_any_activation(s, A, W_next, delta_next):
+    r"""Eq. (13) for $\mathbf{a}^{(l)} = \tanh(\mathbf{A}\mathbf{s}^{(l)})$:
+    $\boldsymbol{\delta}^{(l)} = \mathbf{H}'^{(l)T} \mathbf{W}^{(l+1)T} \boldsymbol{\delta}^{(l+1)}$.
+
+    References: Dey, §2.2, Eqs. (12)-(13).
+    """
+    return mixing_activation_jacobian(s, A).T @ W_next.T @ delta_next
 
 
 def output_delta_general(s, y):

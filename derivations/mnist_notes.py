@@ -25,6 +25,38 @@ def multipath_chain_rule(t):
     return y * (u * (1 - u)) + u * (2 * t)
 
 
+def path_sum_as_printed(a, b):
+    r"""As printed: $\frac{\partial f}{\partial a} = \frac{\partial f}{\partial e}\frac{\partial e}{\partial c}
+    \frac{\partial c}{\partial b} + \frac{\partial f}{\partial d}\frac{\partial d}{\partial e}
+    \frac{\partial e}{\partial a}$ ("path 1" + "path 2").
+
+    The factors imply the graph $b \to c \to e$, $a \to e$, $e \to d$, and $e, d \to f$; it is
+    instantiated as $c = \tanh b$, $e = a c + a^2$, $d = \sigma(e)$, $f = e d$, so
+    $\partial f/\partial e = d$, $\partial f/\partial d = e$, $\partial d/\partial e = d(1 - d)$,
+    $\partial e/\partial c = a$, $\partial e/\partial a = c + 2a$, $\partial c/\partial b = 1 - c^2$.
+    Path 1 is a path from $b$, not from $a$.
+
+    References: notes, "Chain of derivation", the path-sum example.
+    """
+    c = jnp.tanh(b)
+    e = a * c + a**2
+    d = sigmoid(e)
+    return d * a * (1 - c**2) + e * (d * (1 - d)) * (c + 2 * a)
+
+
+def path_sum(a, b):
+    r"""Corrected: the two paths from $a$ in that graph, $a \to e \to f$ and $a \to e \to d \to f$:
+    $\frac{\partial f}{\partial a} = \frac{\partial f}{\partial e}\frac{\partial e}{\partial a}
+    + \frac{\partial f}{\partial d}\frac{\partial d}{\partial e}\frac{\partial e}{\partial a}$.
+
+    References: notes, "Chain of derivation", the path-sum example, its "path 2".
+    """
+    c = jnp.tanh(b)
+    e = a * c + a**2
+    d = sigmoid(e)
+    return d * (c + 2 * a) + e * (d * (1 - d)) * (c + 2 * a)
+
+
 # --- Neuron and layer ----------------------------------------------------------------------
 
 
@@ -36,12 +68,22 @@ def neuron_weight_gradient(w, u, b):
     return u
 
 
-def neuron_bias_gradient(w, u, b):
-    r"""$\frac{\partial z}{\partial b} = 1$.
+def layer_stacked(W, X, B):
+    r"""The layer in matrix form: $Z = [w_1\ w_2\ w_3]^T X + B = W^T X + B$, each neuron's
+    weights a column of ``W``.
+
+    References: notes, "layer: Multiple neurons in a layer are fed same input", Matrix form.
+    """
+    return W.T @ X + B
+
+
+def neuron_bias_gradient(w, u, b, v):
+    r"""$\frac{\partial z}{\partial b} = 1$, applied to a drawn direction ``v`` (a number): $1 \cdot v$.
+    The constant is checked through what it does to ``v`` (DESIGN.md principle 9).
 
     References: notes, "To calculate dL/db".
     """
-    return jnp.ones_like(b)
+    return jnp.ones_like(b) * v
 
 
 # --- Activation derivatives ----------------------------------------------------------------
@@ -64,6 +106,25 @@ def sigmoid_derivative(u):
     return s * (1 - s)
 
 
+def softmax_last_output(z):
+    r"""$y_1 + \dots + y_n = 1$, read as $y_n = 1 - \sum_{i<n} y_i$, each $y_i = e^{z_i} / \sum_j e^{z_j}$.
+
+    References: notes, "Activation function", (iii) Softmax, "$y_1 + y_2 + y_3 = 1$".
+    """
+    y = softmax(z)
+    return 1 - jnp.sum(y[:-1])
+
+
+def softmax_jacobian_as_printed(z):
+    r"""As printed: $\frac{\partial y_i}{\partial z_j} = -y_i y_j$ "for $k \ne j$", a condition on an
+    index that appears nowhere else, so it excludes no $(i, j)$: $-y_i y_j$ everywhere.
+
+    References: notes, "Activation function", (iii) Softmax, "Derivative".
+    """
+    y = softmax(z)
+    return -y[:, None] * y[None, :]
+
+
 def softmax_offdiagonal(z):
     r"""$\frac{\partial y_i}{\partial z_j} = -y_i y_j$ for $i \ne j$ (printed "$k \ne j$"), diagonal 0.
 
@@ -76,20 +137,32 @@ def softmax_offdiagonal(z):
 # --- Error functions -----------------------------------------------------------------------
 
 
-def sse_multiple_samples(y_pred, y):
-    r"""SSE over samples: $L = L_1 + L_2 + \dots = \sum_{i=1}^n (y_i - \hat{y}_i)^2$.
-
-    References: notes, "Error function", (i) SSE.
-    """
-    return jnp.sum((y - y_pred) ** 2)
-
-
 def cross_entropy_one_hot(y_hat, y):
     r"""One sample, one-hot target of class $c$: $L = -[0 + \log\hat{y}_c + 0 + \dots] = -\log \hat{y}_c$.
 
     References: notes, "Cross Entropy loss", the five-class example.
     """
     return -jnp.log(jnp.sum(y * y_hat))
+
+
+def mean_cross_entropy_gradient_as_printed(Z, Y):
+    r"""As printed, $L = \frac{L_1 + \dots + L_n}{n} = \frac{\sum_i \log y_i}{n} + \dots$: the mean of
+    the samples' log-probabilities of their classes without the single-sample loss's minus
+    sign. Its gradient in sample $k$'s logits ``Z[k]`` is $(y_k - \hat{y}_k) / n$ (the boxed
+    $\hat{y} - y$ of one sample, negated and divided by $n$); ``Y`` one-hot rows.
+
+    References: notes, "Cross Entropy loss", "for multiple" samples.
+    """
+    return (Y - softmax(Z)) / Z.shape[0]
+
+
+def mean_cross_entropy_gradient(Z, Y):
+    r"""Corrected: $L = -\frac{1}{n} \sum_k \sum_i y_{k,i} \log \hat{y}_{k,i}$, the mean of the
+    single-sample losses, has gradient $(\hat{y}_k \sum_i y_{k,i} - y_k) / n$ in ``Z[k]``.
+
+    References: notes, "Cross Entropy loss", the single-sample loss and "for multiple" samples.
+    """
+    return (softmax(Z) * jnp.sum(Y, axis=-1, keepdims=True) - Y) / Z.shape[0]
 
 
 # --- Backpropagation -----------------------------------------------------------------------
@@ -101,6 +174,33 @@ def output_delta(z, y):
     References: notes, "For Single Sample", the boxed result.
     """
     return softmax(z) - y
+
+
+def neuron_delta_sum(z, w, S):
+    r"""One neuron ``z`` (shape 1) feeding the next layer through weights ``w``:
+    $\frac{\partial L}{\partial z} = \left(\sum_j \frac{\partial L}{\partial z_j} w_j\right)\sigma'(z)$,
+    ``S`` the next layer's $\partial L / \partial z_j$.
+
+    References: notes, "To calculate dL/dz_i for previous layer", "Hence".
+    """
+    return jnp.sum(S * w) * sigmoid_derivative(z)
+
+
+def neuron_delta_matrix_form_as_printed(z, w, S):
+    r"""As printed, "in matrix form": $\frac{\partial L}{\partial z} = (w^T)\,\sigma'(z)$, the delta
+    vector ``S`` missing; a row vector the size of ``w``.
+
+    References: notes, "To calculate dL/dz_i for previous layer", "In matrix form".
+    """
+    return w * sigmoid_derivative(z)
+
+
+def neuron_delta_matrix_form(z, w, S):
+    r"""Corrected: $\frac{\partial L}{\partial z} = (w^T S)\,\sigma'(z)$, as the notes' next display has it.
+
+    References: notes, "In matrix form" and the display $S = \dots = (w^T S)\sigma'(z)$ after it.
+    """
+    return (w @ S) * sigmoid_derivative(z)
 
 
 def delta_recursion_as_printed(z, W, S):

@@ -22,6 +22,16 @@ def sigmoid_derivative(x):
     return s * (1 - s)
 
 
+def tanh_definition(x):
+    r"""§1, item 2: $\tanh(x) = \frac{e^{2x} - 1}{e^{2x} + 1}$, computed as printed ($e^{2x}$ overflows
+    for $2x$ beyond the logarithm of the dtype's largest number).
+
+    References: Sharma, §1, the list of activation functions, item 2.
+    """
+    e = jnp.exp(2 * x)
+    return (e - 1) / (e + 1)
+
+
 def tanh_derivative(x):
     r"""Eq. (2): $\frac{d\tanh(x)}{dx} = 1 - \tanh(x)^2$.
 
@@ -99,15 +109,35 @@ def softmax_jacobian_matrix(x):
 # --- 3.1 Linear layer Y = WX + b ----------------------------------------------------
 
 
-def linear_input_gradient(W, X, b, dE_dY):
-    r"""Eqs. (16)-(17), (24): $\frac{\partial E}{\partial X} = W^T \frac{\partial E}{\partial Y}$.
+def linear_input_gradient_as_printed(W, X, b, dE_dY):
+    r"""Eqs. (16)-(17) as printed:
+    $\frac{\partial E}{\partial x_j} = \sum_{i=1}^{n} \frac{\partial E}{\partial y_i} w_{ij}$,
+    the sum over the first $n$ of the $m$ outputs ($n$ the length of $X$; it has a meaning for $n \le m$).
 
-    Eq. (16) sums $i$ from 1 to $n$; $i$ indexes the $m$ outputs, so the sum runs to $m$
-    (an index typo, transcribed as meant).
+    References: Sharma, §3.1, Eqs. (16) and (17), the sums.
+    """
+    n = X.shape[0]
+    return W[:n].T @ dE_dY[:n]
+
+
+def linear_input_gradient(W, X, b, dE_dY):
+    r"""Eqs. (17), (24): $\frac{\partial E}{\partial X} = W^T \frac{\partial E}{\partial Y}$, the sums of
+    Eq. (16) over all $m$ outputs.
 
     References: Sharma, §3.1, Eqs. (16), (17) and (24).
     """
     return W.T @ dE_dY
+
+
+def linear_bias_gradient_as_printed(W, X, b, dE_dY):
+    r"""Eq. (19) as printed: $\frac{\partial E}{\partial b_j} = \sum_{i=1}^n \frac{\partial E}{\partial y_i}
+    \frac{\partial y_i}{\partial b_j}$, $\partial y_i / \partial b_j$ being 1 for $i = j$: the sum over the
+    first $n$ outputs keeps $\partial E / \partial y_j$ only for $j \le n$.
+
+    References: Sharma, §3.1, Eq. (19), the sum.
+    """
+    n = X.shape[0]
+    return jnp.where(jnp.arange(dE_dY.shape[0])[:, None] < n, dE_dY, 0.0).astype(dE_dY.dtype)
 
 
 def linear_bias_gradient(W, X, b, dE_dY):

@@ -15,6 +15,22 @@ import jax.numpy as jnp
 # --- 1.1 Activation layer: softsign and its derivatives, as printed per branch ---------
 
 
+def softsign_rewrites_negative_branch(x):
+    r"""§1.1, $x < 0$: $\sigma[x] = \frac{x}{1 - x} = \frac{1}{1 - x} - 1 = (1 - x)^{-1} - 1$, each form.
+
+    References: Vijay, §1.1, softsign derivation, branch $x < 0$.
+    """
+    return {"x/(1-x)": x / (1 - x), "1/(1-x) - 1": 1 / (1 - x) - 1, "(1-x)^-1 - 1": (1 - x) ** -1 - 1}
+
+
+def softsign_rewrites_nonnegative_branch(x):
+    r"""§1.1, $x \ge 0$: $\sigma[x] = \frac{x}{1 + x} = 1 - \frac{1}{1 + x} = 1 - (1 + x)^{-1}$, each form.
+
+    References: Vijay, §1.1, softsign derivation, branch $x \ge 0$.
+    """
+    return {"x/(1+x)": x / (1 + x), "1 - 1/(1+x)": 1 - 1 / (1 + x), "1 - (1+x)^-1": 1 - (1 + x) ** -1}
+
+
 def softsign_first_derivative_negative_branch(x):
     r"""§1.1, $x < 0$: $\sigma'[x] = \frac{1}{(1 - x)^2}$.
 

@@ -10,7 +10,7 @@ settings are recorded with every result.
 from derivcheck._api import DERIVATIVES, autodiff, check, check_custom_jvp, check_custom_vjp
 from derivcheck._verify import verify
 from derivcheck.catalog import DOCUMENTS, catalog, select
-from derivcheck.claims import Arg, Claim, Document, Domain
+from derivcheck.claims import Arg, Claim, Descent, Document, Domain
 from derivcheck.declare import (
     Input,
     logits,
@@ -22,7 +22,7 @@ from derivcheck.declare import (
     real,
     simplex,
 )
-from derivcheck.errors import ClaimError, InvalidArgument
+from derivcheck.errors import ClaimError, InvalidArgument, VacuousCheckWarning
 from derivcheck.results import Result, Verdict
 
 __all__ = [
@@ -31,11 +31,13 @@ __all__ = [
     "Arg",
     "Claim",
     "ClaimError",
+    "Descent",
     "Document",
     "Domain",
     "Input",
     "InvalidArgument",
     "Result",
+    "VacuousCheckWarning",
     "Verdict",
     "autodiff",
     "catalog",

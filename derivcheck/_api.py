@@ -13,6 +13,7 @@ import dataclasses
 import inspect
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ from derivcheck._host import TRACER_ERRORS, HostClosedForm, usable_closed_form
 from derivcheck._verify import DIRECTION_BOUND, check_arguments, verify
 from derivcheck.claims import Arg, Claim, Document, Domain
 from derivcheck.declare import Input
-from derivcheck.errors import ClaimError, InvalidArgument
+from derivcheck.errors import ClaimError, InvalidArgument, VacuousCheckWarning
 from derivcheck.results import Result
 
 __all__ = ["DERIVATIVES", "Derivative", "autodiff", "check", "check_custom_jvp", "check_custom_vjp"]
@@ -328,6 +329,8 @@ def _run(pair: _Pair, call: str, inputs, directions: Callable[[dict[str, jax.Sha
                   checked_against=pair.checked_against, sided=sided)
     result = verify(claim, dtype=dtype, examples=examples, seed=seed, profile=prof.name, device=dev,
                     precision=precision)
+    if result.vacuous:
+        warnings.warn(f"{pair.name}: vacuous check: {result.vacuous}", VacuousCheckWarning, stacklevel=4)
     return dataclasses.replace(result, replay=_replay(call, pair.name, dtype, seed, prof.name, examples))
 
 

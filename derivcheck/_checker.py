@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -40,10 +41,13 @@ class PointMetrics:
     rel_error: np.ndarray  # max |cf - ref| / |ref| over those with ref != 0
     ratio: np.ndarray  # max |cf - ref| / tolerance: above 1 fails
     autodiff_error: np.ndarray  # max |autodiff in dtype - autodiff in float64|
+    #: the reference differs from the batch's first point beyond both rounding bounds
+    #: (a reference that never does is constant: DESIGN.md principle 9)
+    ref_varies: np.ndarray
 
-    def first(self, n: int) -> PointMetrics:
-        """The metrics of the first ``n`` points (a batch padded beyond them)."""
-        return PointMetrics(**{f.name: getattr(self, f.name)[:n] for f in dataclasses.fields(self)})
+    def rows(self, start: int, stop: int) -> PointMetrics:
+        """The metrics of points ``start`` to ``stop - 1``."""
+        return PointMetrics(**{f.name: getattr(self, f.name)[start:stop] for f in dataclasses.fields(self)})
 
 
 def _one_sided_inputs(args, kinks: tuple[tuple[float, ...], ...]):
@@ -366,6 +370,14 @@ def _metrics_stage(dtype: str, platform: str):
         else:
             gap = jnp.where(compared & jnp.isfinite(in_dtype), jnp.abs(in_dtype - 0.5 * (lower + upper)), 0.0)
         zero = jnp.zeros((), jnp.float64)
+        # Against the first point, element by element, beyond both points' rounding bounds:
+        # rounding noise around a constant (a sum of softmax outputs) is not variation.
+        middle = 0.5 * (lower + upper)
+        spread = jnp.abs(middle - middle[:1])
+        noise = 2 * tolerance_for("float64").safety * (ref_bound + ref_bound[:1]) + tolerance_for(dtype).underflow_floor
+        both = jnp.isfinite(middle) & jnp.isfinite(middle[:1]) & jnp.isfinite(noise)
+        varies = jnp.any(both & (spread > noise), axis=1) | jnp.any(jnp.isfinite(middle) != jnp.isfinite(middle[:1]),
+                                                                    axis=1)
 
         def worst(x):
             return jnp.max(x, axis=1, initial=zero)
@@ -380,6 +392,7 @@ def _metrics_stage(dtype: str, platform: str):
             # A failure that could not be measured (a non-finite closed form) is infinitely off.
             "ratio": worst(jnp.where(compared, distance / tol, jnp.where(bad, jnp.inf, 0.0))),
             "autodiff_error": worst(gap),
+            "ref_varies": varies,
         }
 
     return _compiled(metrics, platform)
@@ -501,11 +514,12 @@ def explain_point(checker: Checker, point, batch: int, device, out_shape) -> dic
     arrays = tuple(np.broadcast_to(a, (batch, *np.shape(a))).copy() for a in point)
     cf, lower, upper, distance, tol = (np.asarray(v)[0] for v in checker.elements(arrays, device))
     names, shapes = output_names(out_shape), [leaf.shape for leaf in jax.tree_util.tree_leaves(out_shape)]
-    known = np.isfinite(lower) & np.isfinite(upper) & np.isfinite(tol)
+    truth_known = np.isfinite(lower) & np.isfinite(upper)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # Only compared elements can be the worst; a non-finite closed form where the
-        # truth is known is the worst of all.
-        score = np.where(known, np.where(np.isfinite(cf), distance / tol, np.inf), -1.0)
+        # truth is known is the worst of all, whatever its own (then non-finite) bound.
+        score = np.where(truth_known & ~np.isfinite(cf), np.inf,
+                         np.where(truth_known & np.isfinite(tol), distance / tol, -1.0))
     offsets = np.cumsum([0, *(int(np.prod(s, dtype=int)) for s in shapes)])
     k = int(np.argmax(score[:offsets[-1]]))  # never a padding element
     leaf = int(np.searchsorted(offsets, k, side="right") - 1)
@@ -516,6 +530,8 @@ def explain_point(checker: Checker, point, batch: int, device, out_shape) -> dic
         "index": [int(i) for i in index],
         "closed_form": float(cf[k]),
         "reference": ref,
-        "abs_error": float(distance[k]),
+        # A closed form that is non-finite where the truth is known is infinitely off, as in
+        # the batch metrics; its NaN distance is never shown as a number.
+        "abs_error": float(distance[k]) if np.isfinite(cf[k]) else math.inf,
         "tolerance": float(tol[k]),
     }

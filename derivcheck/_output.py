@@ -101,6 +101,9 @@ def results_table(results: Sequence[Result], comparison: Sequence[dict] = ()) ->
     for r in results:
         if r.verdict in FAILURE_VERDICTS:
             lines.extend(failure_lines(r))
+    for r in results:
+        if r.vacuous:
+            lines.append(f"VACUOUS: {r.id} [{r.dtype}] proves nothing: {r.vacuous}")
     disagreements = [row for row in comparison if not row["agree"]]
     if comparison:
         devices = len(comparison[0]["devices"])
@@ -134,9 +137,12 @@ def counterexample_lines(ce: dict[str, Any]) -> list[str]:
         reference = f"between {reference[0]!r} and {reference[1]!r} (one-sided derivatives at a kink)"
     else:
         reference = repr(reference)
+    if math.isfinite(ce["closed_form"]):
+        off = f", |error| {ce['abs_error']:.3g} > tolerance {ce['tolerance']:.3g}"
+    else:  # nothing to measure: a non-finite value where the truth is finite
+        off = " (non-finite where the truth is finite)"
     return [
-        f"worst at {where}: closed form {ce['closed_form']!r}, reference {reference}, "
-        f"|error| {ce['abs_error']:.3g} > tolerance {ce['tolerance']:.3g}",
+        f"worst at {where}: closed form {ce['closed_form']!r}, reference {reference}{off}",
         f"{'minimal ' if ce.get('shrunk') else ''}input: {json.dumps(jsonable(ce['inputs']))}",
     ]
 

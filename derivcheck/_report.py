@@ -36,12 +36,14 @@ __all__ = ["load_run", "write_reports"]
 _VERDICT_CLASS = {
     Verdict.VERIFIED: "ok",
     Verdict.ERRATUM_CONFIRMED: "erratum",
+    Verdict.TYPO_CONFIRMED: "typo",
     Verdict.CONDITIONAL_CONFIRMED: "conditional",
     Verdict.FAILED: "failure",
     Verdict.ERRATUM_NOT_REPRODUCED: "failure",
+    Verdict.TYPO_NOT_REPRODUCED: "failure",
 }
-# Table cells coloured by their text: the verdicts, and "erratum" in the expected column.
-_CELL_CLASS = {**_VERDICT_CLASS, "erratum": "erratum"}
+# Table cells coloured by their text: the verdicts, and the kinds in the expected column.
+_CELL_CLASS = {**_VERDICT_CLASS, "erratum": "erratum", "typo": "typo"}
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 68rem; margin: 2rem auto;
@@ -52,9 +54,11 @@ th, td { border: 1px solid #d0d0d0; padding: .25rem .5rem; text-align: left; ver
 th { background: #f3f3f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .ok { color: #14622d; } .conditional { color: #1f4e99; }
-.erratum { color: #8a1c00; font-weight: 600; } .failure { color: #fff; background: #b00020; font-weight: 700; }
+.erratum { color: #8a1c00; font-weight: 600; } .typo { color: #7a5a00; font-weight: 600; }
+.failure { color: #fff; background: #b00020; font-weight: 700; }
 section.claim { border-left: 4px solid #9bbf9b; padding: .1rem 0 .1rem 1rem; margin: 1.6rem 0; }
 section.claim.is-erratum { border-left-color: #d2691e; background: #fff7f0; }
+section.claim.is-typo { border-left-color: #d4a017; background: #fffbea; }
 section.claim.is-conditional { border-left-color: #6a8fd0; }
 section.claim.is-failure { border-left-color: #b00020; background: #fff0f0; }
 .badge { display: inline-block; font-size: .75rem; padding: .05rem .4rem; border-radius: .25rem;
@@ -154,10 +158,18 @@ def _by_claim(results: Sequence[Result]) -> dict[str, list[Result]]:
     return out
 
 
+_WHY = {"holds": "Why", "conditional": "Why", "erratum": "Why it is wrong", "typo": "The slip"}
+_INDEX_HEADER = ("document", "author", "seed file", "claims", "hold", "errata", "typos", "conditional", "failures")
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def _claim_status(claim: Claim, results: Sequence[Result]) -> str:
     if any(r.verdict in FAILURE_VERDICTS for r in results):
         return "failure"
-    return {"holds": "ok", "erratum": "erratum", "conditional": "conditional"}[claim.expected]
+    return {"holds": "ok", "erratum": "erratum", "typo": "typo", "conditional": "conditional"}[claim.expected]
 
 
 def _status_counts(claims: Sequence[Claim], by_claim: dict[str, list[Result]]) -> Counter:
@@ -215,7 +227,7 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], raw: bool 
 def _html_claim(claim: Claim, results: Sequence[Result], corrected: Claim | None,
                 corrected_results: Sequence[Result], corrects: Claim | None) -> str:
     status = _claim_status(claim, results)
-    badge = {"erratum": "erratum", "conditional": "conditional", "failure": "FAILURE"}.get(status)
+    badge = {"erratum": "erratum", "typo": "typo", "conditional": "conditional", "failure": "FAILURE"}.get(status)
     parts = [f'<section class="claim is-{status}" id="{_e(_anchor(claim.id))}">',
              f"<h3>{_e(claim.location)} <small><code>{_e(claim.id)}</code></small>"
              + (f'<span class="badge {status}">{badge}</span>' if badge else "") + "</h3>",
@@ -223,22 +235,24 @@ def _html_claim(claim: Claim, results: Sequence[Result], corrected: Claim | None
              f"<dt>Checked against</dt><dd>{_e(claim.checked_against)}</dd>",
              f"<dt>Expected</dt><dd>{_e(claim.expected)}</dd>"]
     if claim.reason:
-        why = "Why it is wrong" if claim.expected == "erratum" else "Why"
+        why = _WHY[claim.expected]
         parts.append(f"<dt>{why}</dt><dd>{_e(claim.reason)}</dd>")
     if claim.preconditions:
         parts.append(f"<dt>Holds under</dt><dd>{_e('; '.join(claim.preconditions))}</dd>")
     if corrects is not None:
         parts.append(f'<dt>Corrects</dt><dd><a href="#{_e(_anchor(corrects.id))}">{_e(corrects.location)} '
-                     f"(<code>{_e(corrects.id)}</code>)</a>, printed wrong</dd>")
+                     f"(<code>{_e(corrects.id)}</code>)</a>, printed wrong: {_e(corrects.expected)}</dd>")
     if claim.note:
         parts.append(f"<dt>Transcription note</dt><dd>{_e(claim.note)}</dd>")
+    for reason in sorted({r.vacuous for r in results if r.vacuous}):
+        parts.append(f'<dt class="failure">Vacuous</dt><dd>{_e(reason)}</dd>')
     parts.append("</dl>")
     if results:
         parts.append(_html_table(_RESULT_HEADER, _result_rows(results)))
         for r in results:
             parts.append(f"<p>{_e(r.dtype)} on {_e(r.device)}: <span class=\"{_VERDICT_CLASS[r.verdict]}\">"
                          f"{_e(r.verdict)}</span>, {_e(r.detail)}.</p>")
-            if r.counterexample and (not r.passed or claim.expected == "erratum"):
+            if r.counterexample and (not r.passed or claim.printed_wrong):
                 parts.append(f"<p>Counterexample ({_e(r.dtype)}):</p><pre>"
                              + _e("\n".join(counterexample_lines(r.counterexample))) + "</pre>")
             if r.outside is not None and r.outside.counterexample:
@@ -276,7 +290,7 @@ def _figure_rows(claims: Sequence[Claim], by_claim: dict[str, list[Result]]) -> 
     for c in claims:
         for r in by_claim.get(c.id, []):
             if r.ratio_histogram:
-                rows.append((f"{c.location} · {r.dtype}" + (" (erratum)" if c.expected == "erratum" else ""),
+                rows.append((f"{c.location} · {r.dtype}" + (f" ({c.expected})" if c.printed_wrong else ""),
                              r.ratio_histogram))
     return rows
 
@@ -293,8 +307,8 @@ def _document_html(document: Document, claims: Sequence[Claim], by_claim, env, f
         '<nav><a href="index.html">All documents</a></nav>',
         f"<h1>{_e(document.title)}</h1>",
         f"<p>{_e(document.author)} · {_source_html(document)} · {len(claims)} claims: "
-        f"{counts['ok']} hold, <span class=\"erratum\">{counts['erratum']} errata</span>, "
-        f"{counts['conditional']} conditional"
+        f"{counts['ok']} hold, <span class=\"erratum\">{_count(counts['erratum'], 'erratum', 'errata')}</span>, "
+        f"<span class=\"typo\">{_count(counts['typo'], 'typo')}</span>, {counts['conditional']} conditional"
         + (f', <span class="failure">{counts["failure"]} failures</span>' if counts["failure"] else "") + "</p>",
         f'<p class="env">{_e(_environment_line(env))}. Every claim is checked against JAX autodiff of the '
         "forward definition, evaluated in float64, within a tolerance derived from the rounding error of "
@@ -304,7 +318,7 @@ def _document_html(document: Document, claims: Sequence[Claim], by_claim, env, f
     if figure:
         body += ["<h2>Errors against the tolerance</h2>",
                  f"<figure>{figure}<figcaption>Where each claim's points fall against its tolerance (dashed line), "
-                 "per dtype. A claim that holds lies left of the line; an erratum's mass lies right of it."
+                 "per dtype. A claim that holds lies left of the line; an erratum's or a typo's mass lies right of it."
                  "</figcaption></figure>"]
     body.append("<h2>Claims, in document order</h2>")
     for c in claims:
@@ -337,26 +351,30 @@ def _index_html(documents: Sequence[tuple[Document, Sequence[Claim]]], by_claim,
         counts = _status_counts(claims, by_claim)
         rows.append((f'<a href="{_e(_page_name(document))}.html">{_e(document.title)}</a>', _e(document.author),
                      f"<code>{_e(document.seed)}</code>", str(len(claims)), str(counts["ok"]),
-                     f'<span class="erratum">{counts["erratum"]}</span>', str(counts["conditional"]),
+                     f'<span class="erratum">{counts["erratum"]}</span>', f'<span class="typo">{counts["typo"]}</span>',
+                     str(counts["conditional"]),
                      f'<span class="failure">{counts["failure"]}</span>' if counts["failure"] else "0"))
-    table = _html_table(("document", "author", "seed file", "claims", "hold", "errata", "conditional", "failures"),
+    table = _html_table(_INDEX_HEADER,
                         rows, raw=True)
     body = [
         "<h1>derivcheck: derivation reports</h1>",
         f'<p class="env">{_e(_environment_line(env))}.</p>',
         "<p>Each page takes a document equation by equation: the formula as printed, what it was checked "
-        "against, the verdict per dtype and device, the errors, and for every erratum a minimal counterexample "
-        "and the corrected formula with its own verdict. The raw results are in "
+        "against, the verdict per dtype and device, the errors, and for every erratum and typo a minimal "
+        "counterexample and the corrected formula with its own verdict. The raw results are in "
         '<a href="run.json"><code>run.json</code></a>.</p>',
         table,
         "<h2>Verdicts</h2><dl>"
         f'<dt class="ok">{Verdict.VERIFIED}</dt><dd>holds within tolerance at every point tried</dd>'
-        f'<dt class="erratum">{Verdict.ERRATUM_CONFIRMED}</dt><dd>printed wrong, and shown wrong by a counterexample'
-        "</dd>"
+        f'<dt class="erratum">{Verdict.ERRATUM_CONFIRMED}</dt><dd>printed wrong in its reasoning (or with a repair '
+        "the document never gives), and shown wrong by a counterexample</dd>"
+        f'<dt class="typo">{Verdict.TYPO_CONFIRMED}</dt><dd>a slip of one symbol: wrong as printed, shown wrong by a '
+        "counterexample, while the repair the document itself uses elsewhere holds</dd>"
         f'<dt class="conditional">{Verdict.CONDITIONAL_CONFIRMED}</dt><dd>holds under its stated condition and '
         "fails without it</dd>"
         f'<dt class="failure">{Verdict.FAILED}</dt><dd>a claim expected to hold does not</dd>'
-        f'<dt class="failure">{Verdict.ERRATUM_NOT_REPRODUCED}</dt><dd>a documented erratum passes</dd></dl>',
+        f'<dt class="failure">{Verdict.ERRATUM_NOT_REPRODUCED}</dt><dd>a documented erratum passes</dd>'
+        f'<dt class="failure">{Verdict.TYPO_NOT_REPRODUCED}</dt><dd>a documented typo passes as printed</dd></dl>',
     ]
     return _html_page("derivcheck: derivation reports", "\n".join(body))
 
@@ -381,23 +399,26 @@ def _md_math(latex: str) -> str:
 
 def _md_claim(claim: Claim, results, corrected, corrected_results, corrects) -> str:
     status = _claim_status(claim, results)
-    badge = {"erratum": " — **erratum**", "conditional": " — conditional", "failure": " — **FAILURE**"}.get(status, "")
+    badge = {"erratum": " — **erratum**", "typo": " — **typo**", "conditional": " — conditional",
+             "failure": " — **FAILURE**"}.get(status, "")
     lines = [f"### {claim.location}{badge}", "", f"`{claim.id}`", "", _md_math(claim.statement), "",
              f"- **Checked against:** {claim.checked_against}", f"- **Expected:** {claim.expected}"]
     if claim.reason:
-        lines.append(f"- **{'Why it is wrong' if claim.expected == 'erratum' else 'Why'}:** {claim.reason}")
+        lines.append(f"- **{_WHY[claim.expected]}:** {claim.reason}")
     if claim.preconditions:
         lines.append(f"- **Holds under:** {'; '.join(claim.preconditions)}")
     if corrects is not None:
-        lines.append(f"- **Corrects:** {corrects.location} (`{corrects.id}`), printed wrong")
+        lines.append(f"- **Corrects:** {corrects.location} (`{corrects.id}`), printed wrong: {corrects.expected}")
     if claim.note:
         lines.append(f"- **Transcription note:** {claim.note}")
+    for reason in sorted({r.vacuous for r in results if r.vacuous}):
+        lines.append(f"- **Vacuous:** {reason}")
     lines.append("")
     if results:
         lines += [_md_table(_RESULT_HEADER, _result_rows(results)), ""]
         for r in results:
             lines += [f"{r.dtype} on {r.device}: **{r.verdict}**, {r.detail}.", ""]
-            if r.counterexample and (not r.passed or claim.expected == "erratum"):
+            if r.counterexample and (not r.passed or claim.printed_wrong):
                 lines += [f"Counterexample ({r.dtype}):", "", "```", *counterexample_lines(r.counterexample),
                           "```", ""]
             if r.outside is not None and r.outside.counterexample:
@@ -417,7 +438,8 @@ def _document_md(document, claims, by_claim, env, figure_path: str | None, corre
     lines = [
         f"# {document.title}", "", "[All documents](index.md)", "",
         f"{document.author} · {_source_md(document)} · {len(claims)} claims: {counts['ok']} hold, "
-        f"**{counts['erratum']} errata**, {counts['conditional']} conditional"
+        f"**{_count(counts['erratum'], 'erratum', 'errata')}**, **{_count(counts['typo'], 'typo')}**, "
+        f"{counts['conditional']} conditional"
         + (f", **{counts['failure']} failures**" if counts["failure"] else ""), "",
         f"{_environment_line(env)}.", "", "## Summary", "",
         _md_table(_SUMMARY_HEADER, _summary_rows(claims, by_claim, lambda c: f"`{c.id}`")), "",
@@ -438,10 +460,11 @@ def _index_md(documents, by_claim, env) -> str:
     for document, claims in documents:
         counts = _status_counts(claims, by_claim)
         rows.append((f"[{document.title}]({_page_name(document)}.md)", document.author, f"`{document.seed}`",
-                     str(len(claims)), str(counts["ok"]), f"**{counts['erratum']}**", str(counts["conditional"]),
+                     str(len(claims)), str(counts["ok"]), f"**{counts['erratum']}**", f"**{counts['typo']}**",
+                     str(counts["conditional"]),
                      str(counts["failure"])))
     lines = ["# derivcheck: derivation reports", "", f"{_environment_line(env)}.", "",
-             _md_table(("document", "author", "seed file", "claims", "hold", "errata", "conditional", "failures"),
+             _md_table(_INDEX_HEADER,
                        rows), "", "Raw results: [run.json](run.json). The same reports as HTML: "
              "[index.html](index.html)."]
     return "\n".join(lines) + "\n"

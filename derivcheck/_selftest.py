@@ -1,16 +1,19 @@
 """``derivcheck selftest``: plant faults in every claim's closed form and count the kills.
 
 Every mutation operator of :mod:`derivcheck.mutants` is applied to the closed form of every
-claim that is not an erratum (a fault planted in a formula already known to be wrong cannot
-be told apart from the erratum; the corrections are mutated like every claim that holds).
+claim that is not printed wrong, an erratum or a typo (a fault planted in a formula already
+known to be wrong cannot be told apart from its error; the corrections are mutated like every
+claim that holds).
 The mutated claim is checked in each dtype on the fixed batches of 128 points (one per input
 regime) of one shape bucket: the middle sizes, or every dimension 3 for operators that need square matrices or
 equal shapes. A mutant is
 
 * ``killed`` when the check fails it,
 * ``equivalent`` when it computes the same values as the original on a float64 batch (a
-  dropped transpose of a symmetric matrix, swapped arguments of a symmetric formula): it is
-  listed, not counted, and must pass like the claim itself,
+  dropped transpose of a symmetric matrix, swapped arguments of a symmetric formula) and
+  the claim declares that symmetry (``Claim.symmetries``): it is listed with its reason, not
+  counted, and must pass like the claim itself; ``UNJUSTIFIED EQUIVALENT`` when the claim
+  declares none (the inputs, not the claim, may be what is symmetric),
 * ``SURVIVED`` otherwise: a fault the gate would have missed.
 """
 
@@ -45,7 +48,7 @@ class MutantRecord:
     claim: str
     operator: str
     dtype: str
-    status: str  # killed | equivalent | SURVIVED | EQUIVALENT BUT FAILED
+    status: str  # killed | equivalent | SURVIVED | EQUIVALENT BUT FAILED | UNJUSTIFIED EQUIVALENT
     detail: str
 
     @property
@@ -112,15 +115,23 @@ def selftest_claim(claim: Claim, dtypes: Sequence[str], *, operators: Iterable[s
                    device=None) -> list[MutantRecord]:
     """Every applicable mutant of ``claim`` checked in every dtype."""
     records = []
+    symmetries = dict(claim.symmetries)
     for name, mutated in mutants_of(claim, operators):
         equivalent = is_equivalent(claim, mutated)
+        why = symmetries.get(name.removeprefix("host: "))
         for dtype in dtypes:
             result = verify(mutated, dtype=dtype, examples=0, shrink=False, device=device)
-            if equivalent:
-                status = "equivalent" if result.passed else "EQUIVALENT BUT FAILED"
+            detail = result.detail
+            if equivalent and not result.passed:
+                status = "EQUIVALENT BUT FAILED"
+            elif equivalent and why is None:
+                status, detail = "UNJUSTIFIED EQUIVALENT", (
+                    f"{detail}; the claim declares no symmetry that explains it (Claim.symmetries)")
+            elif equivalent:
+                status, detail = "equivalent", why
             else:
                 status = "SURVIVED" if result.passed else "killed"
-            records.append(MutantRecord(claim.id, name, dtype, status, result.detail))
+            records.append(MutantRecord(claim.id, name, dtype, status, detail))
     return records
 
 

@@ -22,7 +22,7 @@ from derivcheck._checker import (
     validate_outputs,
 )
 from derivcheck._config import scoped
-from derivcheck._host import on_host_if_untraceable, usable_closed_form
+from derivcheck._host import HostClosedForm, on_host_if_untraceable, usable_closed_form
 from derivcheck.claims import Claim, Domain
 from derivcheck.errors import InvalidArgument
 from derivcheck.inputs import (
@@ -95,13 +95,14 @@ class SearchTally:
     """The running totals of one search, batch by batch, and its summary at the end."""
 
     def __init__(self) -> None:
-        self.counts = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0)
+        self.counts = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0, reference_varied=0)
         self.worst = dict(max_abs_error=0.0, max_rel_error=0.0, max_error_ratio=0.0, autodiff_error=0.0)
         self.histogram = np.zeros(len(RATIO_LOG10_EDGES) + 1, np.int64)
 
     def add(self, m: PointMetrics) -> None:
         decided = ~m.failed & ~m.undecided
         self.counts["points"] += int(decided.sum() + m.failed.sum())
+        self.counts["reference_varied"] += int(m.ref_varies.sum())
         for key in ("failures", "undecided", "cf_nonfinite", "ref_nonfinite"):
             self.counts[key] += int(getattr(m, "failed" if key == "failures" else key).sum())
         for key, values in (("max_abs_error", m.abs_error), ("max_rel_error", m.rel_error),
@@ -206,9 +207,11 @@ def _search_strategy(claim: Claim, domain: Domain, dtype: str, prof: Profile, ex
     np_dtype = np.dtype(dtype)
     names = tuple(a.name for a in domain.args)
     kinks = [(i, v) for i, a in enumerate(domain.args) for v in a.kinks]
-    if len(kinks) + 1 > STRATEGY_BATCH:
-        raise InvalidArgument(f"at most {STRATEGY_BATCH - 1} kink values with a strategy for inputs")
-    state: dict[str, Any] = {"shapes": set(), "extra": ()}
+    if len(kinks) + 2 > STRATEGY_BATCH:
+        raise InvalidArgument(f"at most {STRATEGY_BATCH - 2} kink values with a strategy for inputs")
+    # The first point drawn of each shape leads every later batch of that shape, so that
+    # whether the reference varies is measured across the search, not within one point.
+    state: dict[str, Any] = {"shapes": set(), "extra": (), "anchors": {}}
     tally = SearchTally()
 
     def probe(data):
@@ -230,9 +233,10 @@ def _search_strategy(claim: Claim, domain: Domain, dtype: str, prof: Profile, ex
             state["shapes"].add(shapes)
         rows = [point] + [tuple(np.full_like(x, value) if k == i else x for k, x in enumerate(point))
                           for i, value in kinks]
-        batch = tuple(np.stack([r[k] for r in rows] + [rows[0][k]] * (STRATEGY_BATCH - len(rows)))
+        anchor = state["anchors"].setdefault(shapes, point)
+        batch = tuple(np.stack([anchor[k]] + [r[k] for r in rows] + [rows[0][k]] * (STRATEGY_BATCH - 1 - len(rows)))
                       for k in range(len(point)))
-        m = run_batch(state["checker"], batch, device).first(len(rows))
+        m = run_batch(state["checker"], batch, device).rows(1, 1 + len(rows))
         if "failure" not in state:  # shrinking re-runs failing points: count the search only
             tally.add(m)
         if m.failed.any():
@@ -318,6 +322,10 @@ def _verdict(claim: Claim, inside: SearchSummary, outside: SearchSummary | None)
         if inside.failures:
             return Verdict.ERRATUM_CONFIRMED, failing
         return Verdict.ERRATUM_NOT_REPRODUCED, f"documented as wrong, but holds at all {inside.points} points"
+    if claim.expected == "typo":
+        if inside.failures:
+            return Verdict.TYPO_CONFIRMED, f"{failing} as printed"
+        return Verdict.TYPO_NOT_REPRODUCED, f"documented as a typo, but holds as printed at all {inside.points} points"
     if inside.failures:
         return Verdict.FAILED, f"{failing} even under its condition"
     assert outside is not None  # searched whenever the claim holds under its condition
@@ -347,6 +355,33 @@ def first_bucket_avals(domain: Domain) -> tuple[jax.ShapeDtypeStruct, ...]:
     """The float64 argument shapes of ``domain``'s first shape bucket."""
     dims = domain.buckets[0]
     return tuple(jax.ShapeDtypeStruct(domain.shape_of(a, dims), np.float64) for a in domain.args)
+
+
+def _restates_reference(claim: Claim) -> bool:
+    """Whether the closed form traces to the very computation of its reference (at the
+    first shape bucket): then the check compares a formula with itself."""
+    if claim.domain.strategy is not None or isinstance(claim.closed_form, HostClosedForm):
+        return False
+    avals = first_bucket_avals(claim.domain)
+    try:
+        return str(jax.make_jaxpr(claim.closed_form)(*avals)) == str(jax.make_jaxpr(claim.reference)(*avals))
+    except Exception:  # a closed form that does not trace is the check's to report
+        return False
+
+
+def vacuity(claim: Claim, inside: SearchSummary) -> str:
+    """Why a check of ``claim`` proves nothing (DESIGN.md principle 9), or "" when it does not.
+
+    Only agreement can be vacuous: a closed form that fails somewhere has told something.
+    """
+    if inside.failures:
+        return ""
+    if _restates_reference(claim):
+        return "the closed form computes exactly what its reference computes: it restates it"
+    if inside.points and inside.reference_varied == 0:
+        return (f"the reference was the same, within its own rounding, at every one of the {inside.points} "
+                "points tried: any closed form returning that constant would pass")
+    return ""
 
 
 def runnable(claim: Claim) -> Claim:
@@ -433,4 +468,5 @@ def result_of(claim: Claim, dtype: str, dev, inside: SearchSummary, outside: Sea
         examples=examples, elapsed_s=elapsed_s, replay=replay, jax_version=jax.__version__,
         matmul_precision=precision, ratio_histogram=inside.ratio_histogram,
         estimated_operations=estimated_operations, closed_form_path=closed_form_path,
+        vacuous=vacuity(claim, inside),
     )

@@ -6,9 +6,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Literal
 
-__all__ = ["Arg", "Claim", "Document", "Domain", "Expected"]
+__all__ = ["EXPECTED_KINDS", "PRINTED_WRONG", "Arg", "Claim", "Descent", "Document", "Domain", "Expected"]
 
-Expected = Literal["holds", "erratum", "conditional"]
+Expected = Literal["holds", "erratum", "typo", "conditional"]
+
+#: The kinds a claim may be expected to be, and the two of them that are printed wrong.
+EXPECTED_KINDS: tuple[str, ...] = ("holds", "erratum", "typo", "conditional")
+PRINTED_WRONG: frozenset[str] = frozenset({"erratum", "typo"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +107,20 @@ class Domain:
 
 
 @dataclasses.dataclass(frozen=True)
+class Descent:
+    """What an update rule is for: a small enough step lowers its loss.
+
+    Attributes:
+      loss: the loss (a reference function), taking the claim's arguments; the update's
+        outputs, a dict, replace the arguments of the same names.
+      step: the name of the step-size argument.
+    """
+
+    loss: Callable[..., Any]
+    step: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Claim:
     """One checkable closed form of one document.
 
@@ -114,17 +132,26 @@ class Claim:
       closed_form: the hand-written formula (``derivations/``), taking the domain's args.
       reference: the autodiff truth (``reference/``), same arguments, same output pytree.
       domain: the inputs checked.
-      expected: ``holds``, ``erratum`` (the printed formula is wrong) or ``conditional``
-        (it holds only under ``preconditions``).
+      expected: ``holds``; ``erratum`` (the printed formula is wrong in its reasoning, or its
+        repair appears nowhere in the document); ``typo`` (it fails as printed while an obvious
+        one-symbol repair holds, a repair the document itself uses elsewhere: DESIGN.md
+        principle 3); or ``conditional`` (it holds only under ``preconditions``). An erratum
+        and a typo are both checked as printed, must fail, and carry a verified correction.
       reason: one line, required unless ``expected == "holds"``.
       preconditions: assumptions printed or implied by the document.
       outside: for a conditional claim, inputs that break its condition; it must fail there.
       reference_right: where the computation passes through a kink that is not at an
         argument (a hidden unit's pre-activation exactly 0), the right-sided truth;
         ``reference`` is then the left-sided one, and the closed form must lie between.
-      corrects: for a corrected formula, the id of the erratum it replaces.
-      note: transcription notes (index typos transcribed as meant, layout choices).
+      corrects: for a corrected formula, the id of the erratum or typo it replaces.
+      note: transcription notes (layout choices, slips that change nothing checkable).
       checked_against: one line naming the reference, for reports.
+      symmetries: ``(operator, why)`` pairs: a planted fault of the self-test
+        (:mod:`derivcheck.mutants`) that cannot change this claim's values, and the symmetry
+        of the claim as stated that makes it so. An equivalent mutant without one fails the
+        self-test: a symmetry of the inputs chosen, not of the claim, is widened away instead.
+      descent: for an update rule, the loss a small step of it lowers (a property the
+        tests check beyond the agreement with autodiff).
       sided: kinks found automatically: per argument, None (never moved) or
         ``(multiplier, along)``, how it moves to either side of a point where the reference
         passes through a tie (``derivcheck._checker._moved_inputs``). None: declared kinks
@@ -147,11 +174,18 @@ class Claim:
     corrects: str | None = None
     note: str = ""
     sided: tuple[tuple[float, int | None] | None, ...] | None = None
+    descent: Descent | None = None
+    symmetries: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.expected not in ("holds", "erratum", "conditional"):
-            raise ValueError(f"{self.id}: expected must be holds, erratum or conditional")
+        if self.expected not in EXPECTED_KINDS:
+            raise ValueError(f"{self.id}: expected must be one of {', '.join(EXPECTED_KINDS)}")
         if self.expected != "holds" and not self.reason:
             raise ValueError(f"{self.id}: a claim expected to be {self.expected} needs a reason")
         if (self.expected == "conditional") != (self.outside is not None):
             raise ValueError(f"{self.id}: a conditional claim, and only one, needs `outside`")
+
+    @property
+    def printed_wrong(self) -> bool:
+        """An erratum or a typo: checked as printed, expected to fail."""
+        return self.expected in PRINTED_WRONG

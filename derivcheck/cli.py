@@ -332,9 +332,9 @@ def _cmd_selftest(args) -> int:
     unknown = [name for name in operators if name not in MUTANTS]
     if unknown:
         raise UsageError(f"unknown operator {unknown[0]!r}; choose from: {', '.join(MUTANTS)}")
-    claims = [c for c in select(document=args.document, pattern=args.claim) if c.expected != "erratum"]
+    claims = [c for c in select(document=args.document, pattern=args.claim) if not c.printed_wrong]
     if not claims:
-        raise UsageError("only errata match: their closed forms are already wrong, and are not mutated")
+        raise UsageError("only errata and typos match: their closed forms are already wrong, and are not mutated")
     dtypes = _dtypes(args.dtype)
     progress = _Progress(len(claims))
     start = time.perf_counter()

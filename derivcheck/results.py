@@ -11,7 +11,8 @@ import jax
 import numpy as np
 
 __all__ = [
-    "FAILURE_VERDICTS", "RATIO_LOG10_EDGES", "Result", "SearchSummary", "Verdict", "environment", "ratio_histogram",
+    "CONFIRMED_VERDICT", "FAILURE_VERDICTS", "RATIO_LOG10_EDGES", "Result", "SearchSummary", "Verdict", "environment",
+    "ratio_histogram",
 ]
 
 
@@ -20,12 +21,18 @@ class Verdict:
 
     VERIFIED = "verified"
     ERRATUM_CONFIRMED = "erratum confirmed"
+    TYPO_CONFIRMED = "typo confirmed"
     CONDITIONAL_CONFIRMED = "conditional confirmed"
     FAILED = "FAILED"
     ERRATUM_NOT_REPRODUCED = "ERRATUM NOT REPRODUCED"
+    TYPO_NOT_REPRODUCED = "TYPO NOT REPRODUCED"
 
 
-FAILURE_VERDICTS = frozenset({Verdict.FAILED, Verdict.ERRATUM_NOT_REPRODUCED})
+FAILURE_VERDICTS = frozenset({Verdict.FAILED, Verdict.ERRATUM_NOT_REPRODUCED, Verdict.TYPO_NOT_REPRODUCED})
+
+#: The verdict each expected kind gets when the check confirms it.
+CONFIRMED_VERDICT: dict[str, str] = {"holds": Verdict.VERIFIED, "erratum": Verdict.ERRATUM_CONFIRMED,
+                                     "typo": Verdict.TYPO_CONFIRMED, "conditional": Verdict.CONDITIONAL_CONFIRMED}
 
 
 #: Bin edges of the error histogram in :math:`\log_{10}(|error| / tolerance)`, from 1e-6 to
@@ -48,11 +55,23 @@ def _number(x: Any) -> Any:
     return float(x) if isinstance(x, str) and x in ("nan", "inf", "-inf") else x
 
 
+def _counterexample_from_json(ce: dict[str, Any]) -> dict[str, Any]:
+    """A counterexample back from JSON: its worst element's values may be non-finite."""
+    restored = {k: _number(ce[k]) for k in ("closed_form", "abs_error", "tolerance") if k in ce}
+    if isinstance(ce.get("reference"), list):
+        restored["reference"] = [_number(v) for v in ce["reference"]]
+    elif "reference" in ce:
+        restored["reference"] = _number(ce["reference"])
+    return {**ce, **restored}
+
+
 def _fields_from_json(cls, data: dict[str, Any]) -> dict[str, Any]:
     """The dataclass fields of ``cls`` found in ``data``, numbers and histograms restored."""
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: _number(v) for k, v in data.items() if k in names}
     values["ratio_histogram"] = tuple(values.get("ratio_histogram", ()))
+    if values.get("counterexample"):
+        values["counterexample"] = _counterexample_from_json(values["counterexample"])
     if "estimated_operations" in values:
         values["estimated_operations"] = tuple(values["estimated_operations"])
     return values
@@ -73,6 +92,9 @@ class SearchSummary:
     autodiff_error: float
     counterexample: dict[str, Any] | None
     ratio_histogram: tuple[int, ...] = ()
+    #: Points whose reference differs from its batch's first point: 0 means the truth was
+    #: the same at every point tried, and the check is vacuous (DESIGN.md principle 9).
+    reference_varied: int = -1
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchSummary:
@@ -115,6 +137,9 @@ class Result:
     #: host callbacks, NumPy code that could not be traced): part of the tolerance is then
     #: an estimate (README, "Supported operations").
     estimated_operations: tuple[str, ...] = ()
+    #: Why the check proves nothing, or "": the closed form restates its reference, or the
+    #: reference took one value at every point tried (DESIGN.md principle 9).
+    vacuous: str = ""
 
     @property
     def passed(self) -> bool:

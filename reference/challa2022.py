@@ -47,6 +47,11 @@ def accumulation_bias_derivative(x_prev, W, b):
     return J[j, j]
 
 
+def accumulation_bias_derivative_applied(x_prev, W, b, v):
+    """The diagonal of d a / d b, entry by entry times a direction v."""
+    return accumulation_bias_derivative(x_prev, W, b) * v
+
+
 def loss_output_derivative(y, y_hat):
     """dL/dy_j of L = -sum y_hat log y."""
     return jax.grad(forward.cross_entropy)(y, y_hat)
@@ -77,6 +82,28 @@ def relu_derivative(a):
     return jax.jvp(forward.relu, (a,), (jnp.ones_like(a),))[1]
 
 
+def _deeper_loss(x_prev, W, b, W_next, b_next, dA_next, *, side):
+    """The last layer's accumulation a^N = W_next^T relu(W^T x + b) + b_next, paired with dA^N."""
+    hidden = forward.relu_one_sided(_accumulation(x_prev, W, b), side=side)
+    return jnp.vdot(dA_next, _accumulation(hidden, W_next, b_next))
+
+
+def _deeper_gradient(argnum, index, *, side):
+    def gradient(x_prev, W, b, W_next, b_next, dA_next):
+        grad = jax.grad(functools.partial(_deeper_loss, side=side), argnums=argnum)
+        return grad(x_prev, W, b, W_next, b_next, dA_next)[index]
+    return gradient
+
+
+#: dL/dw^{N-1}_{1,1}, dL/db^{N-1}_1 and dL/db^N_1, left- and right-sided at a hidden kink.
+deeper_weight_gradient_left = _deeper_gradient(1, (0, 0), side=-1)
+deeper_weight_gradient_right = _deeper_gradient(1, (0, 0), side=+1)
+deeper_bias_gradient_left = _deeper_gradient(2, 0, side=-1)
+deeper_bias_gradient_right = _deeper_gradient(2, 0, side=+1)
+last_bias_gradient_left = _deeper_gradient(4, 0, side=-1)
+last_bias_gradient_right = _deeper_gradient(4, 0, side=+1)
+
+
 def _network_loss(params, x1, y_hat, *, side):
     relu = functools.partial(forward.relu_one_sided, side=side)
     x2 = relu(_accumulation(x1, params["W2"], params["b2"]))
@@ -99,6 +126,12 @@ def _update(x1, W2, b2, W3, b3, W4, b4, y_hat, eta, *, side):
     params = {"W2": W2, "b2": b2, "W3": W3, "b3": b3, "W4": W4, "b4": b4}
     grads = _network_gradients(x1, W2, b2, W3, b3, W4, b4, y_hat, side=side)
     return jax.tree_util.tree_map(lambda p, g: p - eta * g, params, grads)
+
+
+def network_loss(x1, W2, b2, W3, b3, W4, b4, y_hat, eta):
+    """The loss an update step lowers (eta unused)."""
+    params = {"W2": W2, "b2": b2, "W3": W3, "b3": b3, "W4": W4, "b4": b4}
+    return _network_loss(params, x1, y_hat, side=-1)
 
 
 update_step_left = functools.partial(_update, side=-1)

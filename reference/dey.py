@@ -22,9 +22,9 @@ def _output_cost(s, y):
     return _cost(_softmax_column(s), y)
 
 
-def bias_jacobian(a_prev, W, b):
-    """d s / d b of s = W a + b, as an (N, N) matrix."""
-    return jax.jacfwd(lambda bias: (forward.linear(W, a_prev, bias))[:, 0])(b)[:, :, 0]
+def bias_jacobian_applied(a_prev, W, b, v):
+    """The JVP of s = W a + b along a direction v of b."""
+    return jax.jvp(lambda bias: forward.linear(W, a_prev, bias), (b,), (v,))[1]
 
 
 def input_jacobian(a_prev, W, b):
@@ -71,6 +71,32 @@ def output_weight_derivative(a_prev, W, b, y):
     return output_weight_gradient(a_prev, W, b, y).T
 
 
+def _mixing(s, A):
+    return jnp.tanh(A @ s)
+
+
+def cost_derivative_any_activation(s, A, g):
+    """dC/ds, a row, for C = g . tanh(A s) (so that grad_a C = g)."""
+    return jax.grad(lambda v: jnp.vdot(g, _mixing(v, A)))(s).T
+
+
+def delta_any_activation(s, A, g):
+    """grad_s C for C = g . tanh(A s)."""
+    return jax.grad(lambda v: jnp.vdot(g, _mixing(v, A)))(s)
+
+
+def delta_recursion_any_activation(s, A, W_next, delta_next):
+    """A VJP of s^(l+1) = W^(l+1) tanh(A s^(l)) with cotangent delta^(l+1)."""
+    return jax.vjp(lambda v: W_next @ _mixing(v, A), s)[1](delta_next)[0]
+
+
+def steepest_ascent(s, y):
+    """The autodiff gradient's unit direction, and the JVP of C along it (the rate of increase)."""
+    g = jax.grad(_output_cost)(s, y)
+    direction = g / jnp.linalg.norm(g)
+    return {"direction": direction, "rate": jax.jvp(lambda v: _output_cost(v, y), (s,), (direction,))[1]}
+
+
 def delta_recursion(s, W_next, delta_next):
     """delta^(l) = dC/ds^(l) given delta^(l+1) = dC/ds^(l+1): a VJP of s^(l+1)(s^(l))."""
     return jax.vjp(lambda v: W_next @ forward.sigmoid(v), s)[1](delta_next)[0]
@@ -101,6 +127,16 @@ def gradient_descent_step(a0, W1, b1, W2, b2, y, eta):
     params = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
     grads = jax.grad(_network_cost)(params, a0, y)
     return jax.tree_util.tree_map(lambda p, g: p - eta * g, params, grads)
+
+
+def network_cost(a0, W1, b1, W2, b2, y, eta):
+    """The cost an update of Eq. (14) lowers (eta unused)."""
+    return _network_cost({"W1": W1, "b1": b1, "W2": W2, "b2": b2}, a0, y)
+
+
+def minibatch_mean_cost(A0, W1, b1, W2, b2, Y, eta):
+    """The mean cost over the minibatch, which an update of Eq. (15) lowers (eta unused)."""
+    return jnp.mean(jax.vmap(_network_cost, in_axes=(None, 0, 0))({"W1": W1, "b1": b1, "W2": W2, "b2": b2}, A0, Y))
 
 
 def minibatch_step(A0, W1, b1, W2, b2, Y, eta):

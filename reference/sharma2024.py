@@ -11,6 +11,11 @@ tanh_derivative = elementwise_derivative(forward.tanh)
 relu_derivative = elementwise_derivative(forward.relu)
 silu_derivative = elementwise_derivative(forward.silu)
 
+def tanh_value(x):
+    """XLA's own tanh: a formulation independent of the printed exponentials."""
+    return jnp.tanh(x)
+
+
 sigmoid_backprop = elementwise_backprop(forward.sigmoid)
 tanh_backprop = elementwise_backprop(forward.tanh)
 relu_backprop = elementwise_backprop(forward.relu)

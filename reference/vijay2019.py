@@ -14,6 +14,18 @@ from reference import forward
 from reference.autodiff import elementwise_derivative
 
 softsign_first_derivative = elementwise_derivative(forward.softsign)
+
+
+def softsign_in_three_forms(names):
+    """softsign(x) = x / (1 + |x|) under each of ``names``: the truth of one branch's rewrites."""
+    def reference(x):
+        value = forward.softsign(x)
+        return {name: value for name in names}
+    return reference
+
+
+softsign_rewrites_negative_branch = softsign_in_three_forms(("x/(1-x)", "1/(1-x) - 1", "(1-x)^-1 - 1"))
+softsign_rewrites_nonnegative_branch = softsign_in_three_forms(("x/(1+x)", "1 - 1/(1+x)", "1 - (1+x)^-1"))
 softsign_second_derivative = elementwise_derivative(softsign_first_derivative)
 
 

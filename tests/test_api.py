@@ -3,18 +3,20 @@
 import dataclasses
 
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import derivcheck
 from derivcheck._checker import ClaimError
+from derivcheck.inputs import REGIMES, BatchPlan, draw_batch
 
 (SIGMOID,) = derivcheck.select(pattern="sharma2024/eq1-sigmoid-derivative")
 (RELU,) = derivcheck.select(pattern="sharma2024/eq3-relu-derivative")
+_WRONG_SIGMOID = dataclasses.replace(SIGMOID, closed_form=lambda x: jnp.exp(-x) / (1 + jnp.exp(-x)))
 
 
 def test_replaced_closed_form_is_caught_with_a_minimal_counterexample():
-    wrong = dataclasses.replace(SIGMOID, closed_form=lambda x: jnp.exp(-x) / (1 + jnp.exp(-x)))
-    result = derivcheck.verify(wrong, dtype="float64")
+    result = derivcheck.verify(_WRONG_SIGMOID, dtype="float64")
     assert result.verdict == derivcheck.Verdict.FAILED and not result.passed
     ce = result.counterexample
     assert ce["shrunk"] and ce["dims"] == {"n": 1}
@@ -67,10 +69,26 @@ def test_bad_arguments_raise_invalid_argument(kwargs, message):
         derivcheck.verify(SIGMOID, **kwargs)
 
 
+def _what_was_found(result) -> tuple:
+    # The sigmoid's float32 rounding makes every error depend on the exact inputs drawn.
+    return (result.points, result.max_abs_error, result.max_rel_error, result.ratio_histogram, result.verdict)
+
+
 def test_same_seed_same_result():
-    a = derivcheck.verify(RELU, dtype="float32", profile="dev", seed=11)
-    b = derivcheck.verify(RELU, dtype="float32", profile="dev", seed=11)
-    assert (a.points, a.max_abs_error, a.verdict) == (b.points, b.max_abs_error, b.verdict)
+    a, b = (derivcheck.verify(SIGMOID, dtype="float32", profile="dev", seed=11) for _ in range(2))
+    assert a.max_abs_error > 0  # real rounding, not an exact formula whose error is 0 whatever is drawn
+    assert _what_was_found(a) == _what_was_found(b)
+    wrong_a, wrong_b = (derivcheck.verify(_WRONG_SIGMOID, dtype="float32", profile="dev", seed=11) for _ in range(2))
+    assert wrong_a.counterexample == wrong_b.counterexample and _what_was_found(wrong_a) == _what_was_found(wrong_b)
+
+
+def test_another_seed_draws_other_inputs_and_finds_other_errors():
+    a = derivcheck.verify(SIGMOID, dtype="float32", profile="dev", seed=11)
+    b = derivcheck.verify(SIGMOID, dtype="float32", profile="dev", seed=12)
+    assert a.max_abs_error != b.max_abs_error or a.ratio_histogram != b.ratio_histogram
+    plan = BatchPlan(bucket=1, regime=REGIMES[0], seed=0)
+    first, second = (draw_batch(SIGMOID.domain, plan, points=64, dtype=np.float32, seed=s) for s in (11, 12))
+    assert not np.array_equal(first[0], second[0])
 
 
 def test_result_records_where_it_ran():

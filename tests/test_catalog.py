@@ -1,17 +1,14 @@
 """The catalog as property tests: every claim, both dtypes, its expected verdict."""
 
+import math
+
 import pytest
 
 import derivcheck
-from derivcheck.results import Verdict
+from derivcheck.results import CONFIRMED_VERDICT
 from derivcheck.tolerance import SUPPORTED_DTYPES
 
 CLAIMS = derivcheck.catalog()
-EXPECTED_VERDICT = {
-    "holds": Verdict.VERIFIED,
-    "erratum": Verdict.ERRATUM_CONFIRMED,
-    "conditional": Verdict.CONDITIONAL_CONFIRMED,
-}
 MIN_POINTS = 1000
 
 
@@ -19,27 +16,38 @@ MIN_POINTS = 1000
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
 def test_claim_has_its_expected_verdict(claim, dtype, profile):
     result = derivcheck.verify(claim, dtype=dtype, profile=profile)
-    assert result.verdict == EXPECTED_VERDICT[claim.expected], (result.detail, result.counterexample)
+    assert result.verdict == CONFIRMED_VERDICT[claim.expected], (result.detail, result.counterexample)
     assert result.passed
     assert result.points >= MIN_POINTS
-    if claim.expected != "erratum":
+    # No check in the catalog passes for a reason that proves nothing (DESIGN.md principle 9).
+    assert not result.vacuous, result.vacuous
+    if not claim.printed_wrong:
         # Undecided points (a non-finite bound) could hide a failure of a claim that holds.
-        # An erratum is already shown wrong by the points that fail; its own overflow (Challa's
-        # scaled-input fix in float32, near exp's limit) is reported, never compared.
+        # A formula printed wrong is already shown wrong by the points that fail; its own
+        # overflow (Challa's scaled-input fix in float32, near exp's limit) is reported, never compared.
         assert result.undecided == 0
     if claim.expected != "holds":
         # Every failure the suite reports carries a counterexample and a replay command.
-        failing = result if claim.expected == "erratum" else result.outside
+        failing = result if claim.printed_wrong else result.outside
         ce = failing.counterexample
-        assert ce is not None and ce["abs_error"] > ce["tolerance"]
+        # Off by more than its tolerance, or non-finite where the truth is finite.
+        assert ce is not None and (ce["abs_error"] > ce["tolerance"] or not math.isfinite(ce["closed_form"]))
         assert set(ce["inputs"]) == {a.name for a in claim.domain.args}
         assert result.replay.startswith(f"derivcheck verify --claim '{claim.id}' --dtype {dtype}")
 
 
-def test_every_erratum_has_a_verified_correction():
+def test_every_erratum_and_typo_has_a_correction_and_every_correction_names_one():
+    by_id = {c.id: c for c in CLAIMS}
     corrections = {c.corrects for c in CLAIMS if c.corrects}
-    errata = {c.id for c in CLAIMS if c.expected == "erratum"}
-    assert errata <= corrections
+    assert {c.id for c in CLAIMS if c.printed_wrong} <= corrections
+    for c in CLAIMS:
+        if c.corrects is None:
+            continue
+        assert c.corrects in by_id, f"{c.id} corrects {c.corrects!r}, which is not a claim"
+        corrected = by_id[c.corrects]
+        assert corrected.document == c.document, f"{c.id} corrects a claim of another document"
+        assert corrected.printed_wrong, f"{c.id} corrects {corrected.id}, which is not printed wrong"
+        assert c.expected in ("holds", "conditional"), f"{c.id} is a correction, yet expected {c.expected}"
 
 
 def test_claim_ids_are_unique_and_cite_their_document():

@@ -48,6 +48,11 @@ def test_readme_examples_run():
             assert line in out.getvalue(), f"README shows a line the example does not print: {line}"
 
 
+def _holds(result) -> bool:
+    """Verified, and on real numbers: a check that decided no point proves nothing."""
+    return result.verdict == derivcheck.Verdict.VERIFIED and result.points > 0 and not result.vacuous
+
+
 def _leaky_relu(x):
     return jnp.where(x > 0, x, 0.01 * x)
 
@@ -66,13 +71,13 @@ def test_host_closed_form_that_mixes_points_goes_point_by_point():
         return np.full_like(x, x.sum())
 
     result = derivcheck.check(grad, _sum_squared, derivative="gradient", inputs={"x": (4,)}, dtype="float32")
-    assert result.passed and result.closed_form_path == "host, point by point"
+    assert _holds(result) and result.closed_form_path == "host, point by point"
 
 
 def test_jax_closed_form_takes_the_compiled_path():
     result = derivcheck.check(lambda x: jnp.full_like(x, jnp.sum(x)), _sum_squared, derivative="gradient",
                               inputs={"x": (4,)})
-    assert result.passed and result.closed_form_path == "jit"
+    assert _holds(result) and result.closed_form_path == "jit"
 
 
 def test_wrong_host_derivative_is_caught_with_a_minimal_counterexample():
@@ -138,7 +143,7 @@ TANH_DERIVATIVES = {
 def test_derivative_vocabulary_against_tanh(derivative):
     right, wrong = TANH_DERIVATIVES[derivative]
     options = dict(derivative=derivative, inputs={"z": (3,)}, dtype="float32")
-    assert derivcheck.check(right, jnp.tanh, **options).passed
+    assert _holds(derivcheck.check(right, jnp.tanh, **options))
     assert not derivcheck.check(wrong, jnp.tanh, **options).passed
 
 
@@ -146,7 +151,7 @@ def test_hvp_of_a_two_argument_loss():
     def f(w, x):
         return jnp.sum(w**2 * x)
 
-    assert derivcheck.check(lambda w, x, v: 2 * x * v, f, derivative="hvp", inputs={"w": (3,), "x": (3,)}).passed
+    assert _holds(derivcheck.check(lambda w, x, v: 2 * x * v, f, derivative="hvp", inputs={"w": (3,), "x": (3,)}))
     assert not derivcheck.check(lambda w, x, v: x * v, f, derivative="hvp", inputs={"w": (3,), "x": (3,)}).passed
 
 
@@ -194,6 +199,43 @@ def _raises(exc):
 def test_bad_argument_is_one_clear_error(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_check_that_decides_no_point_fails():
+    result = derivcheck.check(lambda x: x, lambda x: jnp.full_like(x, jnp.nan), inputs={"x": (3,)}, examples=0)
+    assert result.verdict == derivcheck.Verdict.FAILED and result.points == 0
+    assert "no point could be decided" in result.detail
+
+
+def _sum_of_softmax(x):
+    return jnp.sum(jax.nn.softmax(x))
+
+
+def _softmax_jacobian_transpose_times_ones(x):
+    s = jax.nn.softmax(x)
+    return s - s * jnp.sum(s)  # (diag(s) - s s^T)^T 1, identically zero
+
+
+def test_a_check_against_a_constant_truth_is_flagged_vacuous():
+    with pytest.warns(derivcheck.VacuousCheckWarning, match="same, within its own rounding, at every one"):
+        result = derivcheck.check(_softmax_jacobian_transpose_times_ones, _sum_of_softmax, derivative="gradient",
+                                  inputs={"x": derivcheck.logits(shape=(4,))})
+    assert result.passed and result.points > 0
+    assert "any closed form returning that constant would pass" in result.vacuous
+
+
+def test_a_closed_form_that_restates_its_reference_is_flagged_vacuous():
+    def twice(x):
+        return 2 * x
+
+    with pytest.warns(derivcheck.VacuousCheckWarning, match="restates it"):
+        result = derivcheck.check(twice, lambda x: 2 * x, inputs={"x": (3,)})
+    assert result.vacuous
+
+
+def test_a_check_that_compares_varying_truths_is_not_vacuous():
+    result = derivcheck.check(lambda x: 1 - jnp.tanh(x) ** 2, jnp.tanh, derivative="derivative", inputs={"x": (3,)})
+    assert _holds(result) and result.vacuous == ""
 
 
 def test_public_api_is_explicit():

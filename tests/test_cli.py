@@ -32,10 +32,16 @@ def test_verify_writes_json_and_junit(tmp_path, capsys):
     assert suite.get("tests") == "2" and suite.get("failures") == "0"
 
 
-def test_erratum_shows_its_counterexample_in_the_table(capsys):
-    assert main(["verify", "--claim", "sharma2024/eq35-relu-backprop", "--dtype", "float64"]) == 0
+@pytest.mark.parametrize("claim_id, verdict", [("mnist_notes/mean-cross-entropy", "erratum confirmed"),
+                                               ("sharma2024/eq35-relu-backprop", "typo confirmed")])
+def test_printed_wrong_is_confirmed_with_its_counterexample(claim_id, verdict, capsys):
+    assert main(["verify", "--claim", claim_id, "--dtype", "float64"]) == 0
     out = capsys.readouterr().out
-    assert "erratum confirmed" in out and "Gate passed" in out
+    assert verdict in out and "Gate passed" in out
+    assert main(["verify", "--claim", claim_id, "--dtype", "float64", "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    ce = result["counterexample"]
+    assert result["verdict"] == verdict and ce["abs_error"] > ce["tolerance"]
 
 
 @pytest.mark.parametrize(
@@ -127,7 +133,11 @@ def test_ctrl_c_leaves_no_half_written_output(tmp_path):
     import time
 
     junit = tmp_path / "out.xml"
-    argv = [sys.executable, "-m", "derivcheck.cli", "verify", "--document", "000", "--format", "json",
+    # A shell's background job (`pytest &`) starts with SIGINT ignored, and a child inherits
+    # that: the command is run as a terminal would run it, with Ctrl-C raising KeyboardInterrupt.
+    run_as_in_a_terminal = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                            "from derivcheck.cli import main; sys.exit(main(sys.argv[1:]))")
+    argv = [sys.executable, "-c", run_as_in_a_terminal, "verify", "--document", "000", "--format", "json",
             "--junit", str(junit), "--jobs", "2"]
     env = dict(os.environ, CI="1")  # one progress line per result
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,

@@ -32,7 +32,7 @@ def test_simulated_devices_are_each_checked_and_compared():
     payload = json.loads(proc.stdout)
     devices = sorted({r["device"].split()[0] for r in payload["results"]})
     assert devices == ["cpu:0", "cpu:1", "cpu:2", "cpu:3"]
-    assert {r["verdict"] for r in payload["results"]} == {"erratum confirmed"}
+    assert {r["verdict"] for r in payload["results"]} == {"typo confirmed"}
     (f32, f64) = payload["device_comparison"]
     for row in (f32, f64):
         assert row["agree"] and len(row["devices"]) == 4 and row["error_ratio_spread"] == 0

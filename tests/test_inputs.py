@@ -60,9 +60,49 @@ def test_buckets_are_tried_smallest_first():
     assert buckets_by_size(domain) == [1, 2, 0]
 
 
-def test_every_kind_has_both_paths():
-    for kind in KINDS.values():
-        assert callable(kind.batch) and callable(kind.point)
+BOUND = 5.0
+
+
+def _rows_sum_to_one(x):
+    return np.all(x.sum(-1) == 1.0)
+
+
+#: What each kind promises of every array it draws, on either path (bound BOUND).
+KIND_PROMISES = {
+    "real": lambda x: np.all(np.abs(x) <= BOUND),
+    "logits": lambda x: np.all(np.abs(x) <= BOUND),
+    "negative": lambda x: np.all((x < 0) & (x >= -BOUND)),
+    "positive": lambda x: np.all((x > 0) & (x <= BOUND)),
+    "nonnegative": lambda x: np.all((x >= 0) & (x <= BOUND)),
+    "direction": lambda x: np.all((np.abs(x) <= BOUND) & (x != 0)),
+    "probability": lambda x: np.all((x > 0) & (x <= 1)),
+    "one_hot": lambda x: np.all(np.isin(x, (0.0, 1.0))) and _rows_sum_to_one(x),
+    "simplex": lambda x: np.all(x >= 0) and _rows_sum_to_one(x),
+    "smoothed": lambda x: np.all((x > 0) & (x < 1)) and np.allclose(x.sum(-1), 1.0),
+    "unnormalized": lambda x: np.all(x > 0) and not np.any(np.isclose(x.sum(-1), 1.0)),
+}
+
+
+def test_every_kind_states_its_promise():
+    assert set(KIND_PROMISES) == set(KINDS)
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_keeps_its_promise_in_batches(kind, regime):
+    domain = Domain((Arg("v", ("k", "n"), kind=kind, bound=BOUND),), dims=(("k", (2,)), ("n", (3,))))
+    (batch,) = draw_batch(domain, BatchPlan(0, regime, seed=1), points=128, dtype=np.float64)
+    assert batch.shape == (128, 2, 3) and np.all(np.isfinite(batch))
+    assert KIND_PROMISES[kind](batch), (kind, regime)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@given(data=st.data())
+def test_every_kind_keeps_its_promise_point_by_point(kind, data):
+    domain = Domain((Arg("v", ("k", "n"), kind=kind, bound=BOUND),), dims=(("k", (2,)), ("n", (3,))))
+    (point,) = data.draw(point_strategy(domain, dtype=np.float64, bucket=0))
+    assert np.shape(point) == (2, 3) and np.all(np.isfinite(point))
+    assert KIND_PROMISES[kind](point), kind
 
 
 

@@ -6,7 +6,7 @@ import functools
 
 import derivations.challa2022 as cf
 import reference.challa2022 as ref
-from derivcheck.claims import Arg, Claim, Document, Domain
+from derivcheck.claims import Arg, Claim, Descent, Document, Domain
 
 DOCUMENT = Document(
     key="challa2022",
@@ -42,6 +42,12 @@ _NETWORK_DIMS = (("M1", (1, 3, 2)), ("M2", (1, 2, 4)), ("M3", (1, 4, 3)), ("M4",
 _NETWORK = Domain(_NETWORK_ARGS, dims=_NETWORK_DIMS)
 _NETWORK_OUTSIDE = _NETWORK.with_kind("y_hat", "unnormalized")
 _ETA = Arg("eta", (), kind="probability")
+# Layer N-1 from its input x^{N-2}, and the last layer N with its dA^N given.
+_DEEPER = Domain(
+    (Arg("x_prev", ("P",), bound=3.0), Arg("W", ("P", "M1"), bound=3.0), Arg("b", ("M1",), bound=3.0),
+     Arg("W_next", ("M1", "M"), bound=3.0), Arg("b_next", ("M",), bound=3.0), Arg("dA_next", ("M",), bound=3.0)),
+    dims=(("P", (1, 2, 4)), ("M1", (1, 3, 2)), ("M", (2, 3, 4))),
+)
 _EXTREME = Domain((Arg("a", ("M",), kind="logits", bound=2000.0), _ONE_HOT), dims=(_M,))
 
 _TARGETS_SUM_TO_ONE = "Uses sum_j y_hat_j = 1 (Eqs. (15)-(16)); with targets of another sum every gradient is off."
@@ -73,6 +79,9 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.softmax_jacobian,
         checked_against="jax.jacfwd of softmax, row j1 = output j1",
         domain=_SOFTMAX,
+        symmetries=(
+            ("extra transpose", "the softmax Jacobian is symmetric: dy_i/dx_j = dy_j/dx_i"),
+        ),
     ),
     _claim(
         id="challa2022/eq6-softmax-derivative-cases",
@@ -82,6 +91,9 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.softmax_jacobian,
         checked_against="jax.jacfwd of softmax, row j1 = output j1",
         domain=_SOFTMAX,
+        symmetries=(
+            ("extra transpose", "the softmax Jacobian is symmetric: dy_i/dx_j = dy_j/dx_i"),
+        ),
     ),
     _claim(
         id="challa2022/eq9-accumulation-weight-derivative",
@@ -91,16 +103,22 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.accumulation_weight_derivative,
         checked_against="jax.jacfwd of a = W^T x + b with respect to W, entries [j, j', j]",
         domain=_LAYER,
-        note="Eq. (7) writes w_{i,j} inside a sum over j'; Eq. (8) has w_{j',j}, as meant.",
+        note="Eq. (7) writes w_{i,j} inside a sum over j', with i bound nowhere, so as printed it has no "
+        "meaning to check; Eq. (8) writes w_{j',j}, which is checked.",
     ),
     _claim(
         id="challa2022/eq10-accumulation-bias-derivative",
         location="Eq. (10)",
         statement=r"\frac{\partial a_j^n}{\partial b_j^n} = 1",
-        closed_form=cf.accumulation_bias_derivative,
-        reference=ref.accumulation_bias_derivative,
-        checked_against="diagonal of jax.jacfwd of a = W^T x + b with respect to b",
-        domain=_LAYER,
+        closed_form=cf.accumulation_bias_derivative_applied,
+        reference=ref.accumulation_bias_derivative_applied,
+        checked_against="diagonal of jax.jacfwd of a = W^T x + b with respect to b, times a drawn v",
+        domain=Domain((*_LAYER.args, Arg("v", ("M",), kind="direction")), dims=_LAYER.dims),
+        note="Checked as 1 * v_j for a drawn v: the derivative is the same at every point, and a check "
+        "against a constant would pass any closed form returning it.",
+        symmetries=(
+            ("swapped arguments", "1 * v does not depend on x or b, the arguments swapped"),
+        ),
     ),
     _claim(
         id="challa2022/eq11-loss-output-derivative",
@@ -110,9 +128,9 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.loss_output_derivative,
         checked_against="jax.grad of L = -sum y_hat log y with respect to y",
         domain=Domain((Arg("y", ("M",), kind="probability"), Arg("y_hat", ("M",), kind="simplex")), dims=(_M,)),
-        expected="erratum",
-        reason="A sum over j where the derivative has one component per j: dL/dy_j = -y_hat_j / y_j. "
-        "Eq. (12) uses it correctly, as the chain rule's terms.",
+        expected="typo",
+        reason="A sum over j where the derivative has one component per j: dL/dy_j = -y_hat_j / y_j. Without "
+        "the sum it holds, and Eq. (12) uses it so, as the chain rule's terms.",
     ),
     _claim(
         id="challa2022/eq11-loss-output-derivative-corrected",
@@ -191,6 +209,9 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.last_layer_bias_gradient,
         checked_against="VJP of a = W^T x + b with respect to b, cotangent dA",
         domain=_LAYER_BACK,
+        symmetries=(
+            ("swapped arguments", "dA does not depend on x or b, the arguments swapped"),
+        ),
     ),
     _claim(
         id="challa2022/eq21-relu-derivative",
@@ -210,6 +231,59 @@ CLAIMS: tuple[Claim, ...] = (
         checked_against="VJP of a = W^T x + b with respect to x, cotangent dA",
         domain=_LAYER_BACK,
         note="Printed for node 1 of a two-node layer; checked for every node and width.",
+        symmetries=(
+            ("swapped arguments", "w dA does not depend on x or b, the arguments swapped"),
+        ),
+    ),
+    _claim(
+        id="challa2022/deeper-weight-gradient",
+        location="Deeper layers, gradient for weight",
+        statement=r"\frac{\partial L}{\partial w_{1,1}^{N-1}} = (dA_1^N \cdot w_{1,1}^N + dA_2^N \cdot w_{1,2}^N) \cdot (0 \text{ or } 1) \cdot x_1^{N-1} = dA_1^{N-1} \cdot x_1^{N-1}",
+        closed_form=cf.deeper_weight_gradient_as_printed,
+        reference=ref.deeper_weight_gradient_left,
+        reference_right=ref.deeper_weight_gradient_right,
+        checked_against="jax.grad in w^{N-1}_{1,1} of dA^N . a^N, a^N = w^N relu(w^{N-1} x^{N-2} + b) + b^N; "
+        "at a hidden accumulation of exactly 0, both one-sided truths",
+        domain=_DEEPER,
+        expected="typo",
+        reason="x_1^{N-1} is the output of the node the weight feeds; its input is x_1^{N-2} (w^n joins layer n-1 "
+        "to layer n). With N-2 it holds, and Eq. (18) and the general formula use the input's superscript.",
+        note="The printed two terms are summed over every node of layer N.",
+    ),
+    _claim(
+        id="challa2022/deeper-weight-gradient-corrected",
+        location="Deeper layers, gradient for weight, corrected",
+        statement=r"\frac{\partial L}{\partial w_{1,1}^{N-1}} = dA_1^{N-1} \cdot x_1^{N-2}",
+        closed_form=cf.deeper_weight_gradient,
+        reference=ref.deeper_weight_gradient_left,
+        reference_right=ref.deeper_weight_gradient_right,
+        checked_against="jax.grad in w^{N-1}_{1,1} of dA^N . a^N; at a hidden accumulation of 0, both sides",
+        domain=_DEEPER,
+        corrects="challa2022/deeper-weight-gradient",
+    ),
+    _claim(
+        id="challa2022/deeper-bias-gradient",
+        location="Deeper layers, gradient for bias",
+        statement=r"\frac{\partial L}{\partial b_1^N} = \frac{\partial L}{\partial a_1^{N-1}} \frac{\partial a_1^{N-1}}{\partial b_1^N} = dA_1^{N-1}",
+        closed_form=cf.deeper_bias_gradient_as_printed,
+        reference=ref.last_bias_gradient_left,
+        reference_right=ref.last_bias_gradient_right,
+        checked_against="jax.grad in b^N_1 of dA^N . a^N (the printed superscript)",
+        domain=_DEEPER,
+        expected="typo",
+        reason="b_1^N is the last layer's bias, whose gradient is dA_1^N (Eq. (19)), not dA_1^{N-1}. With N-1 "
+        "it holds, as the general formula dL/db_j^n = dA_j^n has it.",
+    ),
+    _claim(
+        id="challa2022/deeper-bias-gradient-corrected",
+        location="Deeper layers, gradient for bias, corrected",
+        statement=r"\frac{\partial L}{\partial b_1^{N-1}} = dA_1^{N-1}",
+        closed_form=cf.deeper_bias_gradient,
+        reference=ref.deeper_bias_gradient_left,
+        reference_right=ref.deeper_bias_gradient_right,
+        checked_against="jax.grad in b^{N-1}_1 of dA^N . a^N; at a hidden accumulation of 0, both sides",
+        domain=_DEEPER,
+        corrects="challa2022/deeper-bias-gradient",
     ),
     _claim(
         id="challa2022/general-recursion-network",
@@ -225,9 +299,9 @@ CLAIMS: tuple[Claim, ...] = (
         reason=_TARGETS_SUM_TO_ONE,
         preconditions=("targets are one-hot (the last layer's dA is Eq. (17))",),
         outside=_NETWORK_OUTSIDE,
-        note="Printed 'dA_j^n x_i^n = (...) x_i^{n-1}' and, in the example before it, "
-        "'dL/db_1^N = dA_1^{N-1}': superscripts n and N where n-1 and N-1 are meant "
-        "(transcribed as meant).",
+        note="The line prints 'dA_j^n x_i^n = (...) x_i^{n-1}': its middle form has x_i^n, the same "
+        "superscript slip as the deeper layer's weight gradient (checked there as printed); the line's "
+        "own last form is checked here.",
     ),
     _claim(
         id="challa2022/neat-trick-network",
@@ -252,6 +326,7 @@ CLAIMS: tuple[Claim, ...] = (
         reference_right=ref.update_step_right,
         checked_against="p - eta jax.grad(L)(p), every gradient at the original parameters",
         domain=Domain((*_NETWORK_ARGS, _ETA), dims=_NETWORK_DIMS),
+        descent=Descent(ref.network_loss, step="eta"),
         expected="conditional",
         reason=_TARGETS_SUM_TO_ONE,
         preconditions=("targets are one-hot (the last layer's dA is Eq. (17))",),

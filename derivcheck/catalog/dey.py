@@ -6,7 +6,7 @@ import functools
 
 import derivations.dey as cf
 import reference.dey as ref
-from derivcheck.claims import Arg, Claim, Document, Domain
+from derivcheck.claims import Arg, Claim, Descent, Document, Domain
 
 DOCUMENT = Document(
     key="dey",
@@ -41,16 +41,46 @@ _NETWORK_ARGS = (
 _NETWORK_DIMS = (("n0", (1, 3, 4)), ("n1", (1, 4, 2)), ("n2", (2, 3, 5)))
 _NETWORK = Domain(_NETWORK_ARGS, dims=_NETWORK_DIMS)
 _ETA = Arg("eta", (), kind="probability")
+# A non-elementwise activation, a = tanh(A s): its H' = diag(1 - a^2) A is not symmetric, so
+# Eqs. (4)-(5) and (13), stated for any activation, are checked where a transpose matters.
+_MIXING = Arg("A", ("n", "n"), bound=2.0)
+_ANY_ACTIVATION = Domain((Arg("s", ("n",), bound=5.0, column=True), _MIXING,
+                          Arg("g", ("n",), bound=5.0, column=True)), dims=(("n", (1, 3, 5)),))
+# Softmax's H' is symmetric, so a dropped transpose of it changes nothing; the claims
+# stated for any activation check the transpose with a non-symmetric H'.
+_SOFTMAX_H_SYMMETRIC = ("dropped transpose", "softmax's H' is symmetric (§3.2); with a non-symmetric H' the "
+                        "transpose is checked, and this mutant killed, in dey/eq5-any-activation")
+_ANY_ACTIVATION_NOTE = ("The document states Eqs. (4)-(5) and (13) for any activation; softmax and elementwise "
+                        "activations have symmetric H', under which a lost transpose would pass. Here "
+                        "a = tanh(A s), H' = diag(1 - a^2) A, and grad_a C = g is drawn.")
 
 CLAIMS: tuple[Claim, ...] = (
+    _claim(
+        id="dey/sec1-gradient-steepest-ascent",
+        location="§1, the gradient's physical interpretation",
+        statement=r"\text{direction of maximum increase } \frac{\nabla_{\mathbf{x}} f}{\lVert \nabla_{\mathbf{x}} f \rVert},"
+        r"\ \text{rate of increase in that direction } \lVert \nabla_{\mathbf{x}} f \rVert",
+        closed_form=cf.steepest_ascent,
+        reference=ref.steepest_ascent,
+        checked_against="the unit direction of jax.grad of C(softmax(s)), and jax.jvp of C along it",
+        domain=Domain((_S, Arg("y", ("n",), kind="unnormalized", column=True)), dims=(("n", (2, 3, 6)),)),
+        note="f is the cost of Eq. (19), C(s) = -sum y ln softmax(s), with its gradient from Eq. (19); "
+        "that no other unit direction is steeper is Cauchy-Schwarz, not a formula, and is not checked. "
+        "One output is never checked: there the gradient is 0 and has no direction.",
+    ),
     _claim(
         id="dey/eq1a-bias-jacobian",
         location="§2.2, after Eq. (6)",
         statement=r"\text{From (1a), } \frac{\partial \mathbf{s}^{(L)}}{\partial \mathbf{b}^{(L)}} = I",
-        closed_form=cf.bias_jacobian,
-        reference=ref.bias_jacobian,
-        checked_against="jax.jacfwd of s = W a + b with respect to b",
-        domain=_LAYER,
+        closed_form=cf.bias_jacobian_applied,
+        reference=ref.bias_jacobian_applied,
+        checked_against="jax.jvp of s = W a + b along a drawn direction v of b",
+        domain=Domain((*_LAYER.args, Arg("v", ("n",), kind="direction", column=True)), dims=_LAYER.dims),
+        note="Checked as I v for a drawn v: the Jacobian itself is the same at every point, and a check "
+        "against a constant would pass any closed form returning it.",
+        symmetries=(
+            ("swapped arguments", "I v does not depend on a or b, the arguments swapped"),
+        ),
     ),
     _claim(
         id="dey/eq12-input-jacobian",
@@ -60,6 +90,9 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.input_jacobian,
         checked_against="jax.jacfwd of s = W a + b with respect to a",
         domain=_LAYER,
+        symmetries=(
+            ("swapped arguments", "W does not depend on a or b, the arguments swapped"),
+        ),
     ),
     _claim(
         id="dey/eq3-cost-derivative",
@@ -88,6 +121,27 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.output_delta,
         checked_against="jax.grad of C(softmax(s)) with respect to s",
         domain=_OUTPUT,
+        symmetries=(_SOFTMAX_H_SYMMETRIC,),
+    ),
+    _claim(
+        id="dey/eq4-any-activation",
+        location="§2.2, Eq. (4), a non-elementwise activation",
+        statement=r"\frac{\partial C}{\partial \mathbf{s}^{(L)}} = \frac{\partial C}{\partial \mathbf{a}^{(L)}} \mathbf{H}'^{(L)}",
+        closed_form=cf.cost_derivative_any_activation,
+        reference=ref.cost_derivative_any_activation,
+        checked_against="jax.grad of C = g . tanh(A s) with respect to s, as a row",
+        domain=_ANY_ACTIVATION,
+        note=_ANY_ACTIVATION_NOTE,
+    ),
+    _claim(
+        id="dey/eq5-any-activation",
+        location="§2.2, Eq. (5), a non-elementwise activation",
+        statement=r"\boldsymbol{\delta}^{(L)} = \nabla_{\mathbf{s}^{(L)}} C = \mathbf{H}'^{(L)T} \nabla_{\mathbf{a}^{(L)}} C",
+        closed_form=cf.delta_any_activation,
+        reference=ref.delta_any_activation,
+        checked_against="jax.grad of C = g . tanh(A s) with respect to s",
+        domain=_ANY_ACTIVATION,
+        note=_ANY_ACTIVATION_NOTE,
     ),
     _claim(
         id="dey/eq7-output-bias-gradient",
@@ -97,6 +151,7 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.output_delta,
         checked_against="jax.grad of C with respect to b (equal to that with respect to s)",
         domain=_OUTPUT,
+        symmetries=(_SOFTMAX_H_SYMMETRIC,),
     ),
     _claim(
         id="dey/eq10-weight-derivative-tensor",
@@ -117,6 +172,7 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.output_weight_derivative,
         checked_against="jax.grad of C(softmax(W a + b)) with respect to W, transposed",
         domain=_OUTPUT_LAYER,
+        symmetries=(_SOFTMAX_H_SYMMETRIC,),
     ),
     _claim(
         id="dey/eq11-output-weight-gradient",
@@ -126,6 +182,7 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.output_weight_gradient,
         checked_against="jax.grad of C(softmax(W a + b)) with respect to W",
         domain=_OUTPUT_LAYER,
+        symmetries=(_SOFTMAX_H_SYMMETRIC,),
     ),
     _claim(
         id="dey/eq13-delta-recursion",
@@ -142,6 +199,17 @@ CLAIMS: tuple[Claim, ...] = (
         note="h is the sigmoid here; the document leaves the hidden activation open.",
     ),
     _claim(
+        id="dey/eq13-any-activation",
+        location="§2.2, Eqs. (12)-(13), a non-elementwise activation",
+        statement=r"\boldsymbol{\delta}^{(l)} = \mathbf{H}'^{(l)T} \mathbf{W}^{(l+1)T} \boldsymbol{\delta}^{(l+1)}",
+        closed_form=cf.delta_recursion_any_activation,
+        reference=ref.delta_recursion_any_activation,
+        checked_against="VJP of s^(l+1) = W^(l+1) tanh(A s^(l)) with cotangent delta^(l+1)",
+        domain=Domain((Arg("s", ("n",), bound=5.0, column=True), _MIXING, Arg("W_next", ("m", "n"), bound=5.0),
+                       Arg("delta_next", ("m",), bound=5.0, column=True)), dims=(("n", (1, 3, 5)), ("m", (1, 2, 4)))),
+        note=_ANY_ACTIVATION_NOTE,
+    ),
+    _claim(
         id="dey/summary-step4-weight-gradient",
         location="§2.2, four-step summary, step 4",
         statement=r"\nabla_{\mathbf{W}^{(l)}} C = \boldsymbol{\delta}^{(L)} \mathbf{a}^{(L-1)T} \quad \forall l",
@@ -149,9 +217,10 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.first_layer_weight_gradient,
         checked_against="jax.grad of the two-layer network's cost with respect to W1",
         domain=Domain(_NETWORK_ARGS, dims=(("n0", (2, 3, 4)), ("n1", (2, 3, 4)), ("n2", (2, 3, 4)))),
-        expected="erratum",
-        reason="Superscript L where l is meant: delta^(L) a^(L-1)T is the last layer's "
-        "gradient, wrong for every other layer (and of the wrong shape unless all widths agree).",
+        expected="typo",
+        reason="Superscript L where l is meant: delta^(L) a^(L-1)T is the last layer's gradient, wrong for "
+        "every other layer (and of the wrong shape unless all widths agree). With l it holds: it is Eq. (11), "
+        "which the document derives for L and, in its words, only needs delta^(l) for every other layer.",
         note="Checked on the first of two layers, with all widths equal so that the printed "
         "formula has the shape of W1.",
     ),
@@ -176,6 +245,7 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.augmented_weight_gradient,
         checked_against="jax.grad of C(softmax([W b] [a; 1])) with respect to [W b]",
         domain=_OUTPUT_LAYER,
+        symmetries=(_SOFTMAX_H_SYMMETRIC,),
     ),
     _claim(
         id="dey/eq14-gradient-descent-step",
@@ -185,6 +255,7 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.gradient_descent_step,
         checked_against="p - eta jax.grad(C)(p) for every parameter of the two-layer network",
         domain=Domain((*_NETWORK_ARGS, _ETA), dims=_NETWORK_DIMS),
+        descent=Descent(ref.network_cost, step="eta"),
     ),
     _claim(
         id="dey/eq15-minibatch-step",
@@ -198,6 +269,7 @@ CLAIMS: tuple[Claim, ...] = (
              Arg("Y", ("M", "n2"), kind="simplex", column=True), _ETA),
             dims=(("M", (1, 3, 4)), *_NETWORK_DIMS),
         ),
+        descent=Descent(ref.minibatch_mean_cost, step="eta"),
     ),
     _claim(
         id="dey/eq17-elementwise-activation-jacobian",
@@ -208,6 +280,9 @@ CLAIMS: tuple[Claim, ...] = (
         checked_against="jax.jacfwd of the elementwise sigmoid",
         domain=Domain((Arg("s", ("n",), bound=50.0, column=True),), dims=(_N,)),
         note="h is the sigmoid here; the claim is about any elementwise h.",
+        symmetries=(
+            ("extra transpose", "H' of an elementwise activation is diagonal"),
+        ),
     ),
     _claim(
         id="dey/eq18-softmax-jacobian",
@@ -218,6 +293,9 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.softmax_jacobian,
         checked_against="jax.jacfwd of softmax, row i = output i",
         domain=Domain((_S,), dims=(_N,)),
+        symmetries=(
+            ("extra transpose", "the softmax Jacobian is symmetric: dy_i/dx_j = dy_j/dx_i"),
+        ),
     ),
     _claim(
         id="dey/eq18-softmax-jacobian-symmetric",
@@ -228,6 +306,10 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.softmax_jacobian,
         checked_against="jax.jacfwd of softmax, compared with the transpose of Eq. (18)'s matrix",
         domain=Domain((_S,), dims=(_N,)),
+        symmetries=(
+            ("dropped transpose", "the claim is that H' is symmetric"),
+            ("extra transpose", "the claim is that H' is symmetric"),
+        ),
     ),
     _claim(
         id="dey/eq19-output-delta",

@@ -63,6 +63,21 @@ _NETWORK = Domain(
 
 CLAIMS: tuple[Claim, ...] = (
     _claim(
+        id="sharma2024/sec1-tanh-definition",
+        location="§1, the list of activation functions, item 2",
+        statement=r"tanh(x) = \frac{e^{2x}-1}{e^{2x}+1}",
+        closed_form=cf.tanh_definition,
+        reference=ref.tanh_value,
+        checked_against="tanh itself (jnp.tanh)",
+        domain=Domain((Arg("x", ("n",), bound=40.0),), dims=_VECTOR.dims),
+        expected="conditional",
+        reason="True of the numbers, but computed as written e^{2x} overflows once 2x passes the log of the "
+        "largest number, and inf / inf is NaN: for x > 44.36 in float32 and x > 354.89 in float64.",
+        preconditions=("x <= 44 (float32) or x <= 354 (float64): e^{2x} is finite",),
+        outside=Domain((Arg("x", ("n",), bound=1000.0),), dims=_VECTOR.dims),
+        note="Checked inside |x| <= 40, where both dtypes hold it, and outside up to 1000, where both overflow.",
+    ),
+    _claim(
         id="sharma2024/eq1-sigmoid-derivative",
         location="§1.1, Eq. (1)",
         statement=r"\frac{d\sigma(x)}{dx} = \sigma(x)(1 - \sigma(x))",
@@ -115,6 +130,7 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.softmax_jacobian_diagonal,
         checked_against="diagonal of jax.jacfwd(softmax)",
         domain=_LOGITS,
+        note="Equation (5) is numbered twice (the vector x, then the softmax) and there is no (6).",
     ),
     _claim(
         id="sharma2024/eq8-softmax-jacobian-offdiagonal",
@@ -124,6 +140,9 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.softmax_jacobian_offdiagonal,
         checked_against="off-diagonal entries of jax.jacfwd(softmax)",
         domain=_LOGITS,
+        symmetries=(
+            ("extra transpose", "the softmax Jacobian is symmetric: dy_i/dx_j = dy_j/dx_i"),
+        ),
     ),
     _claim(
         id="sharma2024/eq9-softmax-jacobian-matrix",
@@ -134,26 +153,62 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.softmax_jacobian,
         checked_against="jax.jacfwd(softmax), row i = output i",
         domain=_LOGITS,
+        symmetries=(
+            ("extra transpose", "the softmax Jacobian is symmetric: dy_i/dx_j = dy_j/dx_i"),
+        ),
+    ),
+    _claim(
+        id="sharma2024/eq16-linear-input-gradient-sum",
+        location="§3.1, Eqs. (16)-(17), the sums",
+        statement=r"\frac{\partial E}{\partial x_j} = \sum_{i=1}^n \frac{\partial E}{\partial y_i} \frac{\partial y_i}{\partial x_j} = \sum_{i=1}^n \frac{\partial E}{\partial y_i} w_{ij}",
+        closed_form=cf.linear_input_gradient_as_printed,
+        reference=ref.linear_input_gradient,
+        checked_against="VJP of Y = WX + b with respect to X",
+        domain=_LINEAR,
+        expected="typo",
+        reason="The sum runs to n, the length of X, where i indexes the m outputs of Y (Eq. (14)): for m > n "
+        "the terms i > n are lost. With m for n it holds, and Eq. (17)'s own W^T dE/dY sums all m.",
+        note="Checked with n <= m, where the printed sum has a meaning.",
     ),
     _claim(
         id="sharma2024/eq17-linear-input-gradient",
-        location="§3.1, Eqs. (16)-(17), (24)",
+        location="§3.1, Eqs. (17), (24)",
         statement=r"\frac{\partial E}{\partial X} = W^T \frac{\partial E}{\partial Y}",
         closed_form=cf.linear_input_gradient,
         reference=ref.linear_input_gradient,
         checked_against="VJP of Y = WX + b with respect to X",
         domain=_LINEAR,
-        note="Eq. (16) sums i from 1 to n; i indexes the m outputs, so the sum is read as "
-        "running to m (index typo, transcribed as meant). The same holds for Eq. (19).",
+        corrects="sharma2024/eq16-linear-input-gradient-sum",
+        symmetries=(
+            ("swapped arguments", "W^T dE/dY does not depend on X or b, the arguments swapped"),
+        ),
+    ),
+    _claim(
+        id="sharma2024/eq19-linear-bias-gradient-sum",
+        location="§3.1, Eq. (19), the sum",
+        statement=r"\frac{\partial E}{\partial b_j} = \sum_{i=1}^n \frac{\partial E}{\partial y_i} \frac{\partial y_i}{\partial b_j} = \frac{\partial E}{\partial y_j}",
+        closed_form=cf.linear_bias_gradient_as_printed,
+        reference=ref.linear_bias_gradient,
+        checked_against="VJP of Y = WX + b with respect to b",
+        domain=_LINEAR,
+        expected="typo",
+        reason="The same sum limit as Eq. (16): over i = 1..n of the m outputs, the sum misses dE/dy_j for "
+        "j > n. With m for n it is dE/dy_j, as the line itself concludes and Eq. (20) has it.",
+        note="Checked with n <= m, where the printed sum has a meaning.",
     ),
     _claim(
         id="sharma2024/eq20-linear-bias-gradient",
-        location="§3.1, Eqs. (18)-(20), (24)",
+        location="§3.1, Eqs. (18), (20), (24)",
         statement=r"\frac{\partial E}{\partial b} = \frac{\partial E}{\partial Y}",
         closed_form=cf.linear_bias_gradient,
         reference=ref.linear_bias_gradient,
         checked_against="VJP of Y = WX + b with respect to b",
         domain=_LINEAR,
+        corrects="sharma2024/eq19-linear-bias-gradient-sum",
+        note="The sentence before Eq. (15) asks for dE/dD, where dE/db is meant (Eqs. (18)-(20)).",
+        symmetries=(
+            ("swapped arguments", "dE/dY does not depend on X or b, the arguments swapped"),
+        ),
     ),
     _claim(
         id="sharma2024/eq22-linear-weight-gradient",
@@ -187,12 +242,15 @@ CLAIMS: tuple[Claim, ...] = (
     _claim(
         id="sharma2024/eq34-relu-backprop-elementwise",
         location="§3.4, Eq. (34)",
-        statement=r"\frac{\partial E}{\partial x_j} = \frac{\partial E}{\partial y_j}_{y_j \neq 0}",
+        statement=r"\frac{\partial E}{\partial x_j} = \frac{\partial E}{\partial y_j}_{y_i \neq 0}"
+        r"\qquad (\text{read: } y_j \neq 0)",
         closed_form=cf.relu_backprop_elementwise,
         reference=ref.relu_backprop,
         checked_against="VJP of Y = max(X, 0); at X = 0 the one-sided values",
         domain=_RELU_BACKPROP,
-        note="Read as: dE/dy_j where y_j != 0, and 0 where y_j = 0.",
+        note="Printed with y_i in the condition, where the line is about y_j; i is bound only by the sum "
+        "before it, so the printed condition has no meaning of its own. Read as: dE/dy_j where y_j != 0, "
+        "and 0 where y_j = 0.",
     ),
     _claim(
         id="sharma2024/eq35-relu-backprop",
@@ -202,9 +260,9 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.relu_backprop,
         checked_against="VJP of Y = max(X, 0); at X = 0 the one-sided values",
         domain=_RELU_BACKPROP,
-        expected="erratum",
-        reason="Y = ReLU(X) is never negative, so the mask Y < 0 zeroes nothing: the "
-        "gradient passes through where X < 0, where it must be 0.",
+        expected="typo",
+        reason="Y = ReLU(X) is never negative, so the mask Y < 0 zeroes nothing: the gradient passes through "
+        "where X < 0, where it must be 0. With <= for < (Y = 0) it holds, and Eq. (34) masks exactly there.",
     ),
     _claim(
         id="sharma2024/eq35-relu-backprop-corrected",

@@ -81,6 +81,24 @@ _SUM_NOTE = "An index on the right and not on the left is summed, as everywhere 
 
 CLAIMS: tuple[Claim, ...] = (
     _claim(
+        id="vijay2019/sec1.1-softsign-rewrites-negative",
+        location="§1.1, softsign, branch x < 0",
+        statement=r"\sigma[x] = \frac{x}{1 + |x|};\ x < 0 \Rightarrow \sigma[x] = \frac{x}{1 - x} = \frac{1}{1 - x} - 1 = (1 - x)^{-1} - 1",
+        closed_form=cf.softsign_rewrites_negative_branch,
+        reference=ref.softsign_rewrites_negative_branch,
+        checked_against="x / (1 + |x|) itself, for x < 0",
+        domain=_NEGATIVE,
+    ),
+    _claim(
+        id="vijay2019/sec1.1-softsign-rewrites-nonnegative",
+        location="§1.1, softsign, branch x ≥ 0",
+        statement=r"x \geq 0 \Rightarrow \sigma[x] = \frac{x}{1 + x} = 1 - \frac{1}{1 + x} = 1 - (1 + x)^{-1}",
+        closed_form=cf.softsign_rewrites_nonnegative_branch,
+        reference=ref.softsign_rewrites_nonnegative_branch,
+        checked_against="x / (1 + |x|) itself, for x ≥ 0",
+        domain=_NONNEGATIVE,
+    ),
+    _claim(
         id="vijay2019/sec1.1-softsign-first-derivative-negative",
         location="§1.1, softsign, branch x < 0",
         statement=r"x < 0 \Rightarrow \sigma'[x] = \frac{1}{(1 - x)^2}",
@@ -163,6 +181,9 @@ CLAIMS: tuple[Claim, ...] = (
         checked_against="VJP of O1 = I1 I2^T + I3 with respect to I3",
         domain=_LINEAR,
         note=_SUM_NOTE,
+        symmetries=(
+            ("swapped arguments", "sum_b DO1 does not depend on I1 or I2, the arguments swapped"),
+        ),
     ),
     _claim(
         id="vijay2019/sec1.2-linear-weight-gradient-squared",
@@ -182,6 +203,9 @@ CLAIMS: tuple[Claim, ...] = (
         reference=ref.linear_bias_gradient_squared,
         checked_against="sum over b of the squared per-sample gradients (jax.vmap of VJPs)",
         domain=_LINEAR,
+        symmetries=(
+            ("swapped arguments", "sum_b DO1^2 does not depend on I1 or I2, the arguments swapped"),
+        ),
     ),
     _claim(
         id="vijay2019/sec2.1-activation-tangent-output",
@@ -301,6 +325,9 @@ CLAIMS: tuple[Claim, ...] = (
         checked_against="jax.grad with respect to I3 of sum(DO1 O1) + sum(DOD1 OD1)",
         domain=_LINEAR_TANGENTS,
         note=_SUM_NOTE,
+        symmetries=(
+            ("swapped arguments", "sum_b DO1 does not depend on I1 or I2, the arguments swapped"),
+        ),
     ),
     _claim(
         id="vijay2019/sec2.2-linear-bias-gradient-squared",
@@ -311,6 +338,9 @@ CLAIMS: tuple[Claim, ...] = (
         checked_against="sum over b of squared per-sample jax.grad of the double-backprop loss",
         domain=_LINEAR_TANGENTS,
         note="Holds because OD1 does not depend on I3. " + _SUM_NOTE,
+        symmetries=(
+            ("swapped arguments", "sum_b DO1^2 does not depend on I1 or I2, the arguments swapped"),
+        ),
     ),
     _claim(
         id="vijay2019/sec2-network-double-backprop",
@@ -332,5 +362,8 @@ CLAIMS: tuple[Claim, ...] = (
         reference_right=ref.network_squared_gradients_right,
         checked_against="sum over b of squared per-sample jax.grad through jax.jvp of the network",
         domain=_NETWORK,
+        symmetries=(
+            ("one branch negated", "every output is a square: a sign flipped on one side of softsign's kink is squared away"),
+        ),
     ),
 )
