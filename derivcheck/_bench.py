@@ -8,8 +8,12 @@ Three measurements, each printed as a table (or JSON):
   form (finite differences against JAX's VJP: the usual per-point derivative checker). All
   three are timed after a warm-up call, on inputs drawn beforehand; the batched checker's
   warm-up (its compilation) is reported apart as its cold cost.
-* **compile**: what the throughput run spent tracing, lowering and compiling (JAX's own
-  monitoring events).
+* **compile**: where a cold gate's time goes. Every claim is verified as ``derivcheck
+  verify`` does (one process, claims in order, the ``ci`` profile), and each run's wall time
+  is split by :mod:`derivcheck._timing` into tracing, the bound interpreter, lowering, XLA
+  compilation, drawing, executing, shrinking and the rest (Hypothesis planning,
+  bookkeeping); process start and ``import`` are timed in fresh interpreters. Beside it, the
+  throughput run's own tracing and compile time (JAX's monitoring events).
 * **scaling**: run time of a closed form against its autodiff counterpart as every
   dimension of its domain grows, with the growth exponent fitted on the largest sizes.
 """
@@ -33,7 +37,8 @@ from derivcheck.claims import Claim, Domain
 from derivcheck.inputs import REGIMES, BatchPlan, draw_batch
 from derivcheck.tolerance import tolerance_for
 
-__all__ = ["SCALING_CASES", "CompileEvents", "ThroughputRow", "growth_exponent", "scaling", "throughput"]
+__all__ = ["SCALING_CASES", "BreakdownRow", "CompileEvents", "ThroughputRow", "breakdown", "growth_exponent",
+           "scaling", "start_up", "throughput"]
 
 # (claim id, what is compared, sizes): the softmax Jacobian materialised, M ⊙ (I - Mᵀ),
 # against the VJP of softmax; each document's hand-written network backward pass against
@@ -142,6 +147,54 @@ def throughput(claims: Sequence[Claim], dtypes: Sequence[str], device, *, points
             on_row(row)
             rows.append(row)
     return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class BreakdownRow:
+    """One claim verified in one dtype, cold: its wall time and each category's share."""
+
+    id: str
+    dtype: str
+    wall_s: float
+    seconds: dict[str, float]
+    compiles: int
+
+
+def breakdown(claims: Sequence[Claim], dtypes: Sequence[str], device, *, profile: str = "ci", seed: int = 0,
+              on_row: Callable[[BreakdownRow], None] = lambda row: None) -> list[BreakdownRow]:
+    """Verify every claim in every dtype, in order, as a cold gate does; time each run's parts.
+
+    Stages shared between claims (the comparison stages of a dtype) are compiled by the
+    first claim that needs them, as in a real run.
+    """
+    from derivcheck._timing import Breakdown
+    from derivcheck._verify import verify
+
+    rows = []
+    for claim in claims:
+        for dtype in dtypes:
+            with Breakdown() as b:
+                verify(claim, dtype=dtype, profile=profile, seed=seed, device=device)
+            row = BreakdownRow(claim.id, dtype, b.wall, b.seconds(), b.counts["XLA compile"])
+            on_row(row)
+            rows.append(row)
+    return rows
+
+
+def start_up(*, repeats: int = 3) -> dict[str, float]:
+    """Seconds for a fresh interpreter to start, to ``import jax``, and to import derivcheck
+    and load the bundled catalogs (best of ``repeats``, each a new process)."""
+    import subprocess
+    import sys
+
+    programs = {"interpreter": "pass", "import jax": "import jax",
+                "import derivcheck + catalogs": "import derivcheck; derivcheck.catalog()"}
+
+    def best(code: str) -> float:
+        return min(_timed(lambda: subprocess.run([sys.executable, "-c", code], check=True))
+                   for _ in range(repeats))
+
+    return {name: best(code) for name, code in programs.items()}
 
 
 class CompileEvents:

@@ -21,6 +21,7 @@ import numpy as np
 
 from derivcheck._bounds import at_a_tie, evaluate_with_bound, recording_estimates
 from derivcheck._host import HostClosedForm
+from derivcheck._timing import phase
 from derivcheck.errors import ClaimError
 from derivcheck.tolerance import kink_offset, tolerance_for
 
@@ -245,7 +246,7 @@ def _batched(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _traced_with_bound(fn, batch, platform: str, estimated_into: set[str]):
-    with recording_estimates() as estimated:
+    with recording_estimates() as estimated, phase("bound interpreter"):
         out = evaluate_with_bound(_batched(fn), *batch, platform=platform)
     estimated_into |= estimated
     return out
@@ -502,7 +503,8 @@ def batched_checker(closed_form, reference, reference_right, kinks, dtype: str, 
 
 def run_batch(checker, arrays, device) -> PointMetrics:
     """Run one batch of host arrays on ``device``; one small transfer back."""
-    out = jax.device_get(checker(arrays, device))
+    with phase("execute"):
+        out = jax.device_get(checker(arrays, device))
     return PointMetrics(**{k: np.asarray(v) for k, v in out.items()})
 
 
@@ -512,7 +514,8 @@ def explain_point(checker: Checker, point, batch: int, device, out_shape) -> dic
     The point is tiled to the bulk batch size, so the compiled stages are reused as they are.
     """
     arrays = tuple(np.broadcast_to(a, (batch, *np.shape(a))).copy() for a in point)
-    cf, lower, upper, distance, tol = (np.asarray(v)[0] for v in checker.elements(arrays, device))
+    with phase("execute"):
+        cf, lower, upper, distance, tol = (np.asarray(v)[0] for v in checker.elements(arrays, device))
     names, shapes = output_names(out_shape), [leaf.shape for leaf in jax.tree_util.tree_leaves(out_shape)]
     truth_known = np.isfinite(lower) & np.isfinite(upper)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

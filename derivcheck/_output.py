@@ -204,9 +204,35 @@ def _throughput_summary(rows) -> list[tuple[str, ...]]:
     return table
 
 
-def bench_tables(rows, events, scaling) -> str:
+def _breakdown_totals(rows) -> dict[str, float]:
+    from derivcheck._timing import CATEGORIES, OTHER
+
+    return {name: sum(r.seconds[name] for r in rows) for name in (*CATEGORIES, OTHER)}
+
+
+def _breakdown_tables(rows, start) -> list[str]:
+    """A cold gate's time by phase (totals), then the claims that cost most."""
+    totals = _breakdown_totals(rows)
+    wall = sum(r.wall_s for r in rows)
+    lines = [f"Where a cold gate's time goes: {len(rows)} runs verified in order in one process, "
+             f"{wall:.1f} s, {sum(r.compiles for r in rows)} XLA compiles",
+             _table([(name, f"{s:.1f}", f"{100 * s / wall:.0f}%" if wall else "-") for name, s in totals.items()],
+                    ("phase", "seconds", "share"))]
+    if start:
+        lines += ["\nProcess start, fresh interpreters (best of 3)",
+                  _table([(name, f"{s:.2f}") for name, s in start.items()], ("step", "seconds"))]
+    short = {"bound interpreter": "bound", "XLA compile": "compile", "draw inputs": "draw"}
+    names = list(totals)
+    costly = sorted(rows, key=lambda r: r.wall_s, reverse=True)[:15]
+    lines += ["\nThe 15 costliest runs (seconds)",
+              _table([(r.id, r.dtype, f"{r.wall_s:.2f}", *(f"{r.seconds[n]:.2f}" for n in names)) for r in costly],
+                     ("claim", "dtype", "wall", *(short.get(n, n if n != names[-1] else "rest") for n in names)))]
+    return lines
+
+
+def bench_tables(rows, events, scaling, breakdown=(), start=None) -> str:
     """The bench figures as terminal tables."""
-    parts = []
+    parts = _breakdown_tables(breakdown, start) if breakdown else []
     if rows:
         parts.append("Throughput: points checked per second, steady state (after each method's warm-up)")
         parts.append(_table(_throughput_summary(rows), (
@@ -231,12 +257,15 @@ def bench_tables(rows, events, scaling) -> str:
     return "\n".join(parts)
 
 
-def bench_json(rows, events, scaling, env) -> str:
+def bench_json(rows, events, scaling, env, breakdown=(), start=None) -> str:
     """The bench figures as JSON, every row included."""
     import dataclasses
 
     return json.dumps(jsonable({
         "environment": env,
+        "breakdown": [dataclasses.asdict(r) for r in breakdown],
+        "breakdown_totals": _breakdown_totals(breakdown) if breakdown else {},
+        "start_up": start or {},
         "throughput": [dataclasses.asdict(r) for r in rows],
         "throughput_summary": [dict(zip(("scope", "runs", "batched_per_s", "loop_per_s", "check_grads_per_s",
                                           "batched_over_loop", "batched_over_check_grads", "batched_compile_s"), t))

@@ -23,6 +23,7 @@ from derivcheck._checker import (
 )
 from derivcheck._config import scoped
 from derivcheck._host import HostClosedForm, on_host_if_untraceable, usable_closed_form
+from derivcheck._timing import phase
 from derivcheck.claims import Claim, Domain
 from derivcheck.errors import InvalidArgument
 from derivcheck.inputs import (
@@ -133,7 +134,8 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
     validated: set[int] = set()
 
     def run_plan(plan: BatchPlan) -> None:
-        arrays = draw_batch(domain, plan, points=prof.points, dtype=np_dtype, seed=seed)
+        with phase("draw inputs"):
+            arrays = draw_batch(domain, plan, points=prof.points, dtype=np_dtype, seed=seed)
         if plan.bucket not in validated:
             validate_outputs(claim.id, claim.closed_form, claim.reference,
                              [jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in arrays], dtype)
@@ -160,8 +162,9 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
 
     counterexample = None
     if first_failure:
-        counterexample = _counterexample(claim, domain, dtype, prof, seed, device, checker,
-                                         first_failure[0], shrink)
+        with phase("shrink"):
+            counterexample = _counterexample(claim, domain, dtype, prof, seed, device, checker,
+                                             first_failure[0], shrink)
     return tally.summary(counterexample), checker.estimated_operations(), _path_of(claim.closed_form)
 
 

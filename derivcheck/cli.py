@@ -141,7 +141,8 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure checking throughput, compile time and closed-form cost")
     _add_selection(bench)
     bench.add_argument("--device", metavar="DEVICE", help=_DEVICE_HELP)
-    bench.add_argument("--section", choices=("throughput", "scaling", "all"), default="all")
+    bench.add_argument("--section", choices=("compile", "throughput", "scaling", "all"), default="all",
+                       help="compile: where a cold gate's time goes, per claim and phase (all: every section)")
     bench.add_argument("--points", type=_positive, default=128, help="points per batch (batched checker)")
     bench.add_argument("--batches", type=_positive, default=4, help="timed batches per claim and dtype")
     bench.add_argument("--loop-points", type=_positive, default=64, help="points per claim for the per-point loop")
@@ -358,7 +359,16 @@ def _cmd_bench(args) -> int:
 
     device = resolve_device(args.device)
     dtypes = _dtypes(args.dtype)
-    rows, events, scaling = [], None, []
+    rows, events, scaling, parts, start = [], None, [], [], {}
+    if args.section in ("compile", "all"):  # first: cold, as a gate starts
+        claims = select(document=args.document, pattern=args.claim)
+        progress = _Progress(len(claims) * len(dtypes))
+
+        def part_done(row) -> None:
+            progress.finish(f"{row.id} [{row.dtype}]", "timed", row.wall_s)
+
+        parts = _bench.breakdown(claims, dtypes, device, on_row=part_done)
+        start = _bench.start_up()
     if args.section in ("throughput", "all"):
         claims = select(document=args.document, pattern=args.claim)
         progress = _Progress(len(claims) * len(dtypes))
@@ -380,7 +390,8 @@ def _cmd_bench(args) -> int:
 
         scaling = _bench.scaling(by_id, device, sizes_override=args.sizes, on_row=scaled)
     env = environment(device)
-    print(bench_json(rows, events, scaling, env) if args.format == "json" else bench_tables(rows, events, scaling))
+    print(bench_json(rows, events, scaling, env, parts, start) if args.format == "json"
+          else bench_tables(rows, events, scaling, parts, start))
     return EXIT_OK
 
 

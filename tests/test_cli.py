@@ -94,7 +94,7 @@ def test_worker_processes_give_the_results_of_one_process(capsys):
     assert runs[0] == runs[1]  # verdicts, points, errors and counterexamples alike
 
 
-def test_bench_prints_throughput_compile_and_scaling_figures(capsys):
+def test_bench_prints_breakdown_throughput_compile_and_scaling_figures(capsys):
     argv = ["bench", "--claim", "sharma2024/eq4[67]-*", "--dtype", "float32", "--batches", "2",
             "--loop-points", "4", "--check-grads-points", "2", "--sizes", "4,8,16", "--format", "json"]
     assert main(argv) == 0
@@ -106,6 +106,13 @@ def test_bench_prints_throughput_compile_and_scaling_figures(capsys):
         assert row["loop_points"] == 4 and row["loop_s"] > 0
         assert row["check_grads_points"] == 2 and row["check_grads_s"] > 0
     assert payload["compile"]["compile"]["count"] > 0
+    # The cold breakdown: every run's parts add up to its wall time, and the first compiles.
+    runs = [(r["id"], r["dtype"]) for r in payload["breakdown"]]
+    assert runs == [(t["id"], t["dtype"]) for t in payload["throughput"]]
+    for row in payload["breakdown"]:
+        assert sum(row["seconds"].values()) == pytest.approx(row["wall_s"], rel=1e-9)
+    assert payload["breakdown"][0]["compiles"] > 0 and payload["breakdown_totals"]["XLA compile"] > 0
+    assert set(payload["start_up"]) == {"interpreter", "import jax", "import derivcheck + catalogs"}
     (scaled,) = payload["scaling"]  # the one scaling case among the chosen claims
     assert scaled["id"] == "sharma2024/eq46-softmax-backprop-masked" and scaled["sizes"] == [4, 8, 16]
     assert all(t > 0 for t in scaled["closed_form_s"] + scaled["autodiff_s"])
