@@ -33,6 +33,7 @@ from jax import monitoring
 from jax.test_util import check_grads
 
 from derivcheck._checker import batched_checker, run_batch
+from derivcheck._timing import JAX_EVENTS, Breakdown
 from derivcheck.claims import Claim, Domain
 from derivcheck.inputs import REGIMES, BatchPlan, draw_batch
 from derivcheck.tolerance import tolerance_for
@@ -167,7 +168,6 @@ def breakdown(claims: Sequence[Claim], dtypes: Sequence[str], device, *, profile
     Stages shared between claims (the comparison stages of a dtype) are compiled by the
     first claim that needs them, as in a real run.
     """
-    from derivcheck._timing import Breakdown
     from derivcheck._verify import verify
 
     rows = []
@@ -175,7 +175,7 @@ def breakdown(claims: Sequence[Claim], dtypes: Sequence[str], device, *, profile
         for dtype in dtypes:
             with Breakdown() as b:
                 verify(claim, dtype=dtype, profile=profile, seed=seed, device=device)
-            row = BreakdownRow(claim.id, dtype, b.wall, b.seconds(), b.counts["XLA compile"])
+            row = BreakdownRow(claim.id, dtype, b.wall, b.seconds(), b.counts["compile"])
             on_row(row)
             rows.append(row)
     return rows
@@ -200,11 +200,7 @@ def start_up(*, repeats: int = 3) -> dict[str, float]:
 class CompileEvents:
     """Seconds JAX spent tracing, lowering and compiling inside the ``with`` block."""
 
-    EVENTS: ClassVar[dict[str, str]] = {
-        "/jax/core/compile/jaxpr_trace_duration": "trace",
-        "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
-        "/jax/core/compile/backend_compile_duration": "compile",
-    }
+    EVENTS: ClassVar[dict[str, str]] = JAX_EVENTS
 
     def __init__(self):
         self.seconds: collections.Counter[str] = collections.Counter()

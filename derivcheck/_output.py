@@ -221,7 +221,7 @@ def _breakdown_tables(rows, start) -> list[str]:
     if start:
         lines += ["\nProcess start, fresh interpreters (best of 3)",
                   _table([(name, f"{s:.2f}") for name, s in start.items()], ("step", "seconds"))]
-    short = {"bound interpreter": "bound", "XLA compile": "compile", "draw inputs": "draw"}
+    short = {"bound interpreter": "bound", "draw inputs": "draw"}
     names = list(totals)
     costly = sorted(rows, key=lambda r: r.wall_s, reverse=True)[:15]
     lines += ["\nThe 15 costliest runs (seconds)",

@@ -21,18 +21,18 @@ from typing import Any
 
 from jax import monitoring
 
-__all__ = ["CATEGORIES", "OTHER", "Breakdown", "phase"]
+__all__ = ["CATEGORIES", "JAX_EVENTS", "OTHER", "Breakdown", "phase"]
 
 #: Innermost first: an instant covered by several is counted in the first.
-CATEGORIES: tuple[str, ...] = ("bound interpreter", "trace", "lower", "XLA compile", "draw inputs",
-                               "execute", "shrink")
+CATEGORIES: tuple[str, ...] = ("bound interpreter", "trace", "lower", "compile", "draw inputs", "execute", "shrink")
 #: The rest of a run: Hypothesis planning its batches, validation, bookkeeping.
 OTHER = "Hypothesis and the rest"
 
-_JAX_EVENTS = {
+#: JAX's monitoring events of tracing, lowering and XLA compilation, by category.
+JAX_EVENTS: dict[str, str] = {
     "/jax/core/compile/jaxpr_trace_duration": "trace",
     "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
-    "/jax/core/compile/backend_compile_duration": "XLA compile",
+    "/jax/core/compile/backend_compile_duration": "compile",
 }
 
 _ACTIVE: list[Breakdown] = []
@@ -75,10 +75,10 @@ class Breakdown:
         self._start = self._stop = 0.0
 
     def _listen(self, event: str, duration: float, **_: Any) -> None:
-        if event in _JAX_EVENTS:
+        if event in JAX_EVENTS:
             now = time.perf_counter()
-            self.intervals[_JAX_EVENTS[event]].append((now - duration, now))
-            self.counts[_JAX_EVENTS[event]] += 1
+            self.intervals[JAX_EVENTS[event]].append((now - duration, now))
+            self.counts[JAX_EVENTS[event]] += 1
 
     def __enter__(self) -> Breakdown:
         monitoring.register_event_duration_secs_listener(self._listen)

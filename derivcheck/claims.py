@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 __all__ = ["EXPECTED_KINDS", "PRINTED_WRONG", "Arg", "Claim", "Descent", "Document", "Domain", "Expected"]
 
 Expected = Literal["holds", "erratum", "typo", "conditional"]
 
 #: The kinds a claim may be expected to be, and the two of them that are printed wrong.
-EXPECTED_KINDS: tuple[str, ...] = ("holds", "erratum", "typo", "conditional")
+EXPECTED_KINDS: tuple[str, ...] = get_args(Expected)
 PRINTED_WRONG: frozenset[str] = frozenset({"erratum", "typo"})
 
 
