@@ -305,10 +305,10 @@ def _sided(arity: int, extra: int, positions: tuple[int, ...], along_tangents: b
 
 def _run(pair: _Pair, call: str, inputs, directions: Callable[[dict[str, jax.ShapeDtypeStruct]], dict],
          kinks: dict[str, tuple[float, ...]], dtype: str, examples: int | None, seed: int | None,
-         profile: str | None, device, precision: str) -> Result:
+         profile: str | None, device, precision: str, mesh: int | str = 1) -> Result:
     """Check ``pair`` as one claim: on declared inputs (bulk) or a strategy (point by point)."""
     profile, seed = _profile_and_seed(profile, seed)
-    prof, examples, dev = check_arguments(profile, dtype, precision, examples, device)
+    prof, examples, dev = check_arguments(profile, dtype, precision, examples, device, mesh=mesh)
     document = Document(key="user", seed=_module_of(pair.closed_form), title=pair.name, author="")
     closed_form, sided = pair.closed_form, pair.sided
     if isinstance(inputs, st.SearchStrategy):
@@ -349,6 +349,7 @@ def check(
     profile: str | None = None,
     device: str | jax.Device | None = None,
     precision: str = "highest",
+    mesh: int | str = 1,
     vectorized: bool | None = None,
     name: str | None = None,
 ) -> Result:
@@ -378,7 +379,9 @@ def check(
       dtype: ``"float32"`` or ``"float64"``: the closed form's inputs and outputs.
       examples, seed, profile: the search budget and its seed (``DERIVCHECK_SEED``,
         ``DERIVCHECK_PROFILE`` when unset; ``ci`` and 0 by default).
-      device, precision: as for :func:`derivcheck.verify`.
+      device, precision, mesh: as for :func:`derivcheck.verify` (the float64 truth runs on
+        the host CPU where ``device`` has no float64; ``$DERIVCHECK_REFERENCE_DEVICE``
+        forces its device, for testing).
       vectorized: for host closed forms, force a whole-batch call (True) or point-by-point
         calls (False) instead of trying.
       name: the name in results and messages (default: the closed form's).
@@ -411,7 +414,8 @@ def check(
     extra = len(_extra_names(derivative, wrt_names)) if derivative in ("jvp", "hvp") else int(derivative == "vjp")
     sided = None if derivative is None else _sided(len(names), extra, positions, derivative == "jvp")
     pair = _Pair(name, location, against, cf, ref, names, sided)
-    return _run(pair, "check", inputs, directions, kinks_of, dtype, examples, seed, profile, device, precision)
+    return _run(pair, "check", inputs, directions, kinks_of, dtype, examples, seed, profile, device, precision,
+                mesh)
 
 
 def _strategy_names(fn: Callable) -> tuple[str, ...]:
@@ -553,6 +557,7 @@ def check_custom_vjp(
     profile: str | None = None,
     device: str | jax.Device | None = None,
     precision: str = "highest",
+    mesh: int | str = 1,
     name: str | None = None,
     reference: Callable[..., Any] | None = None,
 ) -> Result:
@@ -570,7 +575,8 @@ def check_custom_vjp(
     the rule 1/2): pass ``reference=`` (another forward function of the same arguments,
     whose autodiff is the truth) for such points. Other arguments as for :func:`check`.
     """
-    options = dict(dtype=dtype, examples=examples, seed=seed, profile=profile, device=device, precision=precision)
+    options = dict(dtype=dtype, examples=examples, seed=seed, profile=profile, device=device, precision=precision,
+                   mesh=mesh)
     return _check_custom(f, "vjp", inputs, wrt, kinks, name, reference, options)
 
 
@@ -587,6 +593,7 @@ def check_custom_jvp(
     profile: str | None = None,
     device: str | jax.Device | None = None,
     precision: str = "highest",
+    mesh: int | str = 1,
     name: str | None = None,
     reference: Callable[..., Any] | None = None,
 ) -> Result:
@@ -598,6 +605,7 @@ def check_custom_jvp(
     ``primal`` and ``jvp``. ``f`` and ``reference`` as for :func:`check_custom_vjp`; other
     arguments as for :func:`check`.
     """
-    options = dict(dtype=dtype, examples=examples, seed=seed, profile=profile, device=device, precision=precision)
+    options = dict(dtype=dtype, examples=examples, seed=seed, profile=profile, device=device, precision=precision,
+                   mesh=mesh)
     return _check_custom(f, "jvp", inputs, wrt, kinks, name, reference, options)
 

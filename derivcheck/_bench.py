@@ -33,6 +33,7 @@ from jax import monitoring
 from jax.test_util import check_grads
 
 from derivcheck._checker import batched_checker, run_batch
+from derivcheck._placement import placement_for
 from derivcheck._timing import JAX_EVENTS, Breakdown
 from derivcheck.claims import Claim, Domain
 from derivcheck.inputs import REGIMES, BatchPlan, draw_batch
@@ -83,13 +84,15 @@ def _largest_bucket(domain: Domain) -> int:
 
 
 def _batched(claim: Claim, dtype: str, device, points: int, batches: int, seed: int) -> tuple[int, float, float]:
+    placement = placement_for(device)
     checker = batched_checker(claim.closed_form, claim.reference, claim.reference_right,
-                              tuple(a.kinks for a in claim.domain.args), dtype, device.platform)
+                              tuple(a.kinks for a in claim.domain.args), dtype, placement.platform,
+                              reference_platform=placement.reference_platform)
     bucket = _largest_bucket(claim.domain)
     draws = [draw_batch(claim.domain, BatchPlan(bucket, REGIMES[k % len(REGIMES)], k), points=points,
                         dtype=np.dtype(dtype), seed=seed) for k in range(batches + 1)]
-    compile_s = _timed(lambda: run_batch(checker, draws[0], device))
-    seconds = _timed(lambda: [run_batch(checker, d, device) for d in draws[1:]])
+    compile_s = _timed(lambda: run_batch(checker, draws[0], placement))
+    seconds = _timed(lambda: [run_batch(checker, d, placement) for d in draws[1:]])
     return points * batches, seconds, compile_s
 
 
@@ -98,10 +101,11 @@ def _per_point_loop(claim: Claim, dtype: str, device, points: int, seed: int) ->
     batch = draw_batch(claim.domain, BatchPlan(_largest_bucket(claim.domain), "unit", 0), points=points + 1,
                        dtype=np.dtype(dtype), seed=seed)
     eps = tolerance_for(dtype).eps
+    truth = placement_for(device).reference_devices[0]  # float64 where it is real
 
     def check(k: int) -> bool:
         point = [jax.device_put(a[k], device) for a in batch]
-        wide = [jax.device_put(np.asarray(a[k], np.float64), device) for a in batch]
+        wide = [jax.device_put(np.asarray(a[k], np.float64), truth) for a in batch]
         cf = jax.tree_util.tree_leaves(jax.device_get(closed_form(*point)))
         ref = jax.tree_util.tree_leaves(jax.device_get(reference(*wide)))
         # A plain relative test, as a hand-written loop would have it.

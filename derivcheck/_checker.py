@@ -423,8 +423,9 @@ def _elements_stage(dtype: str, platform: str):
 class Checker:
     """The staged checker of one claim in one dtype on one platform.
 
-    Called with a batch of host arrays (leading axis: points) and a device; the batch is
-    transferred once in the checked dtype and once widened to float64 for the reference.
+    Called with a batch of host arrays (leading axis: points) and a
+    :class:`~derivcheck._placement.Placement`; the batch is transferred once in the checked
+    dtype to the checked devices and once widened to float64 to the reference's.
     """
 
     closed_form: Callable[..., Any]
@@ -437,6 +438,8 @@ class Checker:
     #: Per argument, how it moves to either side of a tie found in the reference
     #: (:func:`_moved_inputs`); None: only declared kinks.
     sided: tuple | None = None
+    #: Where the float64 reference runs, when not on ``platform`` (:mod:`derivcheck._placement`).
+    reference_platform: str | None = None
 
     def estimated_operations(self) -> tuple[str, ...]:
         """Operations whose bound was measured, not derived, in either stage traced so far;
@@ -450,72 +453,91 @@ class Checker:
         return tuple(sorted(names))
 
     def _reference(self) -> _Stage:
-        return _reference_stage(self.reference, self.reference_right, self.kinks, self.platform,
-                                self.precision, self.sided)
+        return _reference_stage(self.reference, self.reference_right, self.kinks,
+                                self.reference_platform or self.platform, self.precision, self.sided)
 
-    def sides(self, arrays, device):
-        wide = jax.device_put(tuple(np.asarray(a, np.float64) for a in arrays), device)
+    def sides(self, arrays, placement):
+        """Both sides of one batch: the reference on its devices (moved to the checked ones
+        after), the closed form on the checked devices (:class:`derivcheck._placement.Placement`)."""
+        wide = placement.put_reference(tuple(np.asarray(a, np.float64) for a in arrays))
         with jax.default_matmul_precision(self.precision):
-            *ref, in_float32 = self._reference()(*wide)
+            # The float32 autodiff diagnostic runs with the reference: where that is the host,
+            # it tells how float32 autodiff lands there.
+            *ref, in_float32 = placement.to_checked(self._reference()(*wide))
             if isinstance(self.closed_form, HostClosedForm):  # runs on the host: its inputs stay there
-                cf = self._host_side(arrays, device, ref[2])
+                cf = self._host_side(arrays, placement, ref[2])
             else:
-                narrow = jax.device_put(tuple(arrays), device)
+                narrow = placement.put(tuple(arrays))
                 cf = _closed_form_stage(self.closed_form, self.platform, self.precision)(*narrow)
         return cf, tuple(ref), (in_float32 if self.dtype == "float32" else None)
 
-    def _host_side(self, arrays, device, reference_bound):
+    def _host_side(self, arrays, placement, reference_bound):
         """A host closed form's values (NumPy) and bound: interpreted from its tracing into
         JAX where that computes its values, else measured (:mod:`derivcheck._host`)."""
         host_cf = self.closed_form
         host = tuple(np.asarray(a) for a in arrays)
-        values = _rows(jax.device_put(host_cf.batch(host), device))
+        values = _rows(placement.put(host_cf.batch(host)))
         if host_cf.traceable(tuple(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in host)):
             traced, bound = _closed_form_stage(host_cf.through_jax, self.platform, self.precision)(
-                *jax.device_put(tuple(arrays), device))
+                *placement.put(tuple(arrays)))
             if bool(_faithful_stage(self.dtype, self.platform)(values, traced, bound)):
                 host_cf.traced_faithful = True
                 return values, bound
             host_cf.traced_faithful = False
-        spread = _rows(jax.device_put(host_cf.rounding_spread(host, self.dtype), device))
+        spread = _rows(placement.put(host_cf.rounding_spread(host, self.dtype)))
         return values, jnp.maximum(host_bound(reference_bound, self.dtype), spread)
 
-    def __call__(self, arrays, device) -> dict[str, jax.Array]:
-        (cf, cf_bound), (lower, upper, ref_bound), in_dtype = self.sides(arrays, device)
+    def __call__(self, arrays, placement) -> dict[str, jax.Array]:
+        (cf, cf_bound), (lower, upper, ref_bound), in_dtype = self.sides(arrays, placement)
         return _metrics_stage(self.dtype, self.platform)(cf, cf_bound, lower, upper, ref_bound, in_dtype)
 
-    def elements(self, arrays, device):
+    def elements(self, arrays, placement):
         """Per-element closed form, reference interval, distance and tolerance (float64)."""
-        (cf, cf_bound), (lower, upper, ref_bound), _ = self.sides(arrays, device)
+        (cf, cf_bound), (lower, upper, ref_bound), _ = self.sides(_padded(arrays, placement.width), placement)
         distance, tol = _elements_stage(self.dtype, self.platform)(cf, cf_bound, lower, upper, ref_bound)
         return cf, lower, upper, distance, tol
 
 
 def batched_checker(closed_form, reference, reference_right, kinks, dtype: str, platform: str = "cpu",
-                    precision: str = "highest", sided: tuple | None = None) -> Checker:
+                    precision: str = "highest", sided: tuple | None = None,
+                    reference_platform: str | None = None) -> Checker:
     """The checker from a batch of inputs (leading axis) to per-point metrics.
 
     ``precision`` is the matmul precision the checked functions run at (``highest`` or
-    ``default``, the backend's own); the tolerance accounts for it.
+    ``default``, the backend's own); the tolerance accounts for it. ``reference_platform``:
+    where the reference runs, if not on ``platform``.
     """
-    return Checker(closed_form, reference, reference_right, kinks, dtype, platform, precision, sided)
+    return Checker(closed_form, reference, reference_right, kinks, dtype, platform, precision, sided,
+                   reference_platform)
 
 
-def run_batch(checker, arrays, device) -> PointMetrics:
-    """Run one batch of host arrays on ``device``; one small transfer back."""
+def _padded(arrays, width: int):
+    """The batch with rows appended (copies of its last) up to a multiple of ``width``, so
+    that a mesh shares it evenly; every point is computed on its own, so the added rows
+    change no other row."""
+    n = len(arrays[0])
+    extra = -n % width
+    if not extra:
+        return arrays
+    return tuple(np.concatenate([a, np.repeat(a[-1:], extra, axis=0)]) for a in arrays)
+
+
+def run_batch(checker, arrays, placement) -> PointMetrics:
+    """Run one batch of host arrays where ``placement`` says; one small transfer back."""
+    n = len(arrays[0])
     with phase("execute"):
-        out = jax.device_get(checker(arrays, device))
-    return PointMetrics(**{k: np.asarray(v) for k, v in out.items()})
+        out = jax.device_get(checker(_padded(arrays, placement.width), placement))
+    return PointMetrics(**{k: np.asarray(v)[:n] for k, v in out.items()})
 
 
-def explain_point(checker: Checker, point, batch: int, device, out_shape) -> dict[str, Any]:
+def explain_point(checker: Checker, point, batch: int, placement, out_shape) -> dict[str, Any]:
     """Where one point fails worst: which output, which element, the values and tolerance.
 
     The point is tiled to the bulk batch size, so the compiled stages are reused as they are.
     """
     arrays = tuple(np.broadcast_to(a, (batch, *np.shape(a))).copy() for a in point)
     with phase("execute"):
-        cf, lower, upper, distance, tol = (np.asarray(v)[0] for v in checker.elements(arrays, device))
+        cf, lower, upper, distance, tol = (np.asarray(v)[0] for v in checker.elements(arrays, placement))
     names, shapes = output_names(out_shape), [leaf.shape for leaf in jax.tree_util.tree_leaves(out_shape)]
     truth_known = np.isfinite(lower) & np.isfinite(upper)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

@@ -24,6 +24,7 @@ from derivcheck._checker import (
 )
 from derivcheck._config import scoped
 from derivcheck._host import HostClosedForm, on_host_if_untraceable, usable_closed_form
+from derivcheck._placement import Placement, describe, devices_of, placement_for, resolve_device
 from derivcheck._timing import phase
 from derivcheck.claims import Claim, Domain
 from derivcheck.errors import InvalidArgument
@@ -46,30 +47,6 @@ __all__ = ["DIRECTION_BOUND", "PRECISIONS", "check_arguments", "devices_of", "re
 _QUIET = dict(database=None, deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
 
 
-def resolve_device(name: str | None = None) -> jax.Device:
-    """The device ``name``: a platform (``cpu``, ``gpu``, ``tpu``: its first device), a
-    platform and index (``cpu:1``), or None for JAX's default device."""
-    if name is None:
-        return jax.devices()[0]
-    platform, _, index = name.partition(":")
-    if platform not in ("cpu", "gpu", "tpu") or (index and not index.isdigit()):
-        raise InvalidArgument(f"unknown device {name!r}; choose cpu, gpu or tpu, optionally with an index (cpu:1)")
-    devices = devices_of(platform)
-    k = int(index or 0)
-    if k >= len(devices):
-        raise InvalidArgument(f"no device {name!r}: JAX sees {len(devices)} {platform} device(s)")
-    return devices[k]
-
-
-def devices_of(platform: str) -> list[jax.Device]:
-    """Every device of ``platform``; a clear error when JAX has none."""
-    try:
-        return jax.devices(platform)
-    except RuntimeError:
-        seen = ", ".join(sorted({d.platform for d in jax.devices()}))
-        raise InvalidArgument(f"no {platform} device is available here (JAX sees: {seen})") from None
-
-
 class _Counterexample(Exception):
     def __init__(self, bucket: int, args: tuple[np.ndarray, ...]):
         super().__init__("counterexample")
@@ -86,10 +63,10 @@ def _kinks(domain: Domain) -> tuple[tuple[float, ...], ...]:
 PRECISIONS = ("highest", "default")
 
 
-def _checker_for(claim: Claim, domain: Domain, dtype: str, device, precision: str):
+def _checker_for(claim: Claim, domain: Domain, dtype: str, placement: Placement, precision: str):
     return batched_checker(
-        claim.closed_form, claim.reference, claim.reference_right, _kinks(domain), dtype, device.platform,
-        precision, claim.sided,
+        claim.closed_form, claim.reference, claim.reference_right, _kinks(domain), dtype, placement.platform,
+        precision, claim.sided, placement.reference_platform,
     )
 
 
@@ -123,12 +100,13 @@ def _path_of(closed_form) -> str:
 
 
 def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: int,
-            seed: int, device, shrink: bool, precision: str) -> tuple[SearchSummary, tuple[str, ...], str]:
+            seed: int, placement: Placement, shrink: bool,
+            precision: str) -> tuple[SearchSummary, tuple[str, ...], str]:
     """Search ``domain`` for a point where ``claim`` fails: its summary, the operations
     whose rounding was estimated, and how the closed form was evaluated."""
     if domain.strategy is not None:
-        return _search_strategy(claim, domain, dtype, prof, examples, seed, device, precision)
-    checker = _checker_for(claim, domain, dtype, device, precision)
+        return _search_strategy(claim, domain, dtype, prof, examples, seed, placement, precision)
+    checker = _checker_for(claim, domain, dtype, placement, precision)
     np_dtype = np.dtype(dtype)
     tally = SearchTally()
     first_failure: list[tuple[int, tuple[np.ndarray, ...]]] = []
@@ -141,7 +119,7 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
             validate_outputs(claim.id, claim.closed_form, claim.reference,
                              [jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in arrays], dtype)
             validated.add(plan.bucket)
-        m = run_batch(checker, arrays, device)
+        m = run_batch(checker, arrays, placement)
         tally.add(m)
         # An exact formula's tolerance is one smallest normal: its ratio can overflow.
         ratio = np.nan_to_num(m.ratio.max(), posinf=np.finfo(np.float64).max)
@@ -164,7 +142,7 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
     counterexample = None
     if first_failure:
         with phase("shrink"):
-            counterexample = _counterexample(claim, domain, dtype, prof, seed, device, checker,
+            counterexample = _counterexample(claim, domain, dtype, prof, seed, placement, checker,
                                              first_failure[0], shrink)
     return tally.summary(counterexample), checker.estimated_operations(), _path_of(claim.closed_form)
 
@@ -203,7 +181,7 @@ def _strategy_point(drawn, names: tuple[str, ...], np_dtype) -> tuple[np.ndarray
 
 
 def _search_strategy(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: int, seed: int,
-                     device, precision: str) -> tuple[SearchSummary, tuple[str, ...], str]:
+                     placement: Placement, precision: str) -> tuple[SearchSummary, tuple[str, ...], str]:
     """The search with a strategy as the source of inputs: Hypothesis draws one point per
     example, plus its directions; the point is checked with its kink variants (every element
     of a kinked argument set to each kink value, DESIGN.md principle 5); a failure is shrunk
@@ -230,8 +208,8 @@ def _search_strategy(claim: Claim, domain: Domain, dtype: str, prof: Profile, ex
             state["closed_form"] = usable_closed_form(claim.closed_form, shapes, claim.id)
             state["checker"] = batched_checker(
                 state["closed_form"], claim.reference, claim.reference_right,
-                tuple(a.kinks for a in domain.args) + tuple(() for _ in extra), dtype, device.platform,
-                precision, claim.sided and claim.sided[:len(point)])
+                tuple(a.kinks for a in domain.args) + tuple(() for _ in extra), dtype, placement.platform,
+                precision, claim.sided and claim.sided[:len(point)], placement.reference_platform)
         if shapes not in state["shapes"]:
             validate_outputs(claim.id, state["closed_form"], claim.reference, list(shapes), dtype)
             state["shapes"].add(shapes)
@@ -240,7 +218,7 @@ def _search_strategy(claim: Claim, domain: Domain, dtype: str, prof: Profile, ex
         anchor = state["anchors"].setdefault(shapes, point)
         batch = tuple(np.stack([anchor[k]] + [r[k] for r in rows] + [rows[0][k]] * (STRATEGY_BATCH - 1 - len(rows)))
                       for k in range(len(point)))
-        m = run_batch(state["checker"], batch, device).rows(1, 1 + len(rows))
+        m = run_batch(state["checker"], batch, placement).rows(1, 1 + len(rows))
         if "failure" not in state:  # shrinking re-runs failing points: count the search only
             tally.add(m)
         if m.failed.any():
@@ -256,7 +234,7 @@ def _search_strategy(claim: Claim, domain: Domain, dtype: str, prof: Profile, ex
     except _Failure as minimal:
         point = minimal.point
         shapes = tuple(jax.ShapeDtypeStruct(x.shape, np_dtype) for x in point)
-        detail = explain_point(state["checker"], point, STRATEGY_BATCH, device,
+        detail = explain_point(state["checker"], point, STRATEGY_BATCH, placement,
                                output_shape(state["closed_form"], shapes))
         counterexample = {"inputs": {n: np.asarray(x, np.float64).tolist()
                                      for n, x in zip(names + state["extra"], point)},
@@ -265,21 +243,21 @@ def _search_strategy(claim: Claim, domain: Domain, dtype: str, prof: Profile, ex
     return tally.summary(counterexample), estimated, _path_of(state.get("closed_form"))
 
 
-def _fails_at(checker, point: tuple[np.ndarray, ...], batch: int, device) -> bool:
+def _fails_at(checker, point: tuple[np.ndarray, ...], batch: int, placement) -> bool:
     # Tile the point to the bulk batch size: the compiled checker is reused as it is.
     arrays = tuple(np.broadcast_to(a, (batch, *a.shape)).copy() for a in point)
-    return bool(run_batch(checker, arrays, device).failed[0])
+    return bool(run_batch(checker, arrays, placement).failed[0])
 
 
-def _counterexample(claim, domain, dtype, prof, seed, device, checker, found, shrink) -> dict[str, Any]:
+def _counterexample(claim, domain, dtype, prof, seed, placement, checker, found, shrink) -> dict[str, Any]:
     """Shrink a failure to a minimal input with Hypothesis; fall back to the one found."""
     np_dtype = np.dtype(dtype)
     if shrink:
-        bucket, point, shrunk = _shrink(domain, np_dtype, prof, seed, device, checker, found)
+        bucket, point, shrunk = _shrink(domain, np_dtype, prof, seed, placement, checker, found)
     else:
         (bucket, point), shrunk = found, False
     out_shape = output_shape(claim.closed_form, tuple(jax.ShapeDtypeStruct(np.shape(a), np_dtype) for a in point))
-    detail = explain_point(checker, point, prof.points, device, out_shape)
+    detail = explain_point(checker, point, prof.points, placement, out_shape)
     return {
         "inputs": {a.name: np.asarray(x, np.float64).tolist() for a, x in zip(domain.args, point)},
         "dims": domain.buckets[bucket],
@@ -288,7 +266,7 @@ def _counterexample(claim, domain, dtype, prof, seed, device, checker, found, sh
     }
 
 
-def _shrink(domain, np_dtype, prof, seed, device, checker, found):
+def _shrink(domain, np_dtype, prof, seed, placement, checker, found):
     """Hypothesis's own search and shrinking over single points, smallest shapes first.
 
     Returns the first bucket's shrunk failure, or the bulk point (unshrunk) if none fails.
@@ -298,7 +276,7 @@ def _shrink(domain, np_dtype, prof, seed, device, checker, found):
     def probe_for(bucket: int):
         def probe(args):
             args = tuple(np.asarray(a, np.float64).astype(np_dtype) for a in args)
-            if _fails_at(checker, args, prof.points, device):
+            if _fails_at(checker, args, prof.points, placement):
                 raise _Counterexample(bucket, args)
 
         return probe
@@ -345,10 +323,10 @@ def _verdict(claim: Claim, inside: SearchSummary, outside: SearchSummary | None)
 
 
 def replay_command(claim: Claim, dtype: str, seed: int, profile: str, examples: int,
-                   precision: str = "highest") -> str:
+                   precision: str = "highest", placement: str = "") -> str:
     from derivcheck.catalog import source_of
 
-    extra = "" if precision == "highest" else f" --precision {precision}"
+    extra = ("" if precision == "highest" else f" --precision {precision}") + placement
     source = source_of(claim.document)
     where = "" if source is None else f" --catalog '{source}'"
     return (f"derivcheck verify{where} --claim '{claim.id}' --dtype {dtype} --seed {seed} "
@@ -419,6 +397,8 @@ def verify(
     device: str | jax.Device | None = None,
     shrink: bool = True,
     precision: str = "highest",
+    mesh: int | str = 1,
+    reference_device: str | None = None,
 ) -> Result:
     """Check one claim in one dtype on one device and return its :class:`Result`.
 
@@ -435,23 +415,44 @@ def verify(
         the bulk search found, marked ``shrunk: false``).
       precision: ``"highest"`` (float32 matmuls in full float32) or ``"default"`` (the
         backend's default, e.g. TensorFloat-32 on GPUs; the tolerance accounts for it).
+      mesh: shard every batch over this many devices of the platform, from ``device`` on
+        (``"all"``: every one); the results are those of one device.
+      reference_device: for testing, the device of the float64 reference (``"cpu:1"``);
+        by default the checked device if it computes float64, else the host CPU
+        (:mod:`derivcheck._placement`).
     """
-    prof, examples, dev = check_arguments(profile, dtype, precision, examples, device)
+    prof, examples, placement = check_arguments(profile, dtype, precision, examples, device, mesh=mesh,
+                                                reference_device=reference_device)
     start = time.perf_counter()
     claim = runnable(claim)
-    inside, estimated, path = _search(claim, claim.domain, dtype, prof, examples, seed, dev, shrink, precision)
+    inside, estimated, path = _search(claim, claim.domain, dtype, prof, examples, seed, placement, shrink, precision)
     outside = None
     # Outside its condition a claim matters only if it holds inside (DESIGN.md principle 3).
     if claim.outside is not None and not inside.failures:
-        outside, _, _ = _search(claim, claim.outside, dtype, prof, examples, seed, dev, shrink, precision)
-    return result_of(claim, dtype, dev, inside, outside, seed=seed, profile=prof.name, examples=examples,
+        outside, _, _ = _search(claim, claim.outside, dtype, prof, examples, seed, placement, shrink, precision)
+    return result_of(claim, dtype, placement, inside, outside, seed=seed, profile=prof.name, examples=examples,
                      elapsed_s=time.perf_counter() - start, precision=precision,
-                     replay=replay_command(claim, dtype, seed, prof.name, examples, precision),
+                     replay=replay_command(claim, dtype, seed, prof.name, examples, precision,
+                                           placement_options(placement)),
                      estimated_operations=estimated, closed_form_path=path)
 
 
-def check_arguments(profile: str, dtype: str, precision: str, examples: int | None, device) -> tuple:
-    """The profile, example count and device of a check; :class:`InvalidArgument` if bad."""
+def placement_options(placement: Placement) -> str:
+    """The command-line options that reproduce ``placement``: the device where it is not
+    JAX's default, the mesh, a forced reference device."""
+    device = placement.device
+    options = ""
+    if device != jax.devices()[0]:
+        options += f" --device {device.platform}:{devices_of(device.platform).index(device)}"
+    options += f" --mesh {placement.width}" if placement.width > 1 else ""
+    if placement.forced_reference is not None:
+        options += f" --reference-device {placement.forced_reference}"
+    return options
+
+
+def check_arguments(profile: str, dtype: str, precision: str, examples: int | None, device, *,
+                    mesh: int | str = 1, reference_device: str | None = None) -> tuple:
+    """The profile, example count and placement of a check; :class:`InvalidArgument` if bad."""
     prof = profile_named(profile)
     tolerance_for(dtype)
     if precision not in PRECISIONS:
@@ -459,18 +460,20 @@ def check_arguments(profile: str, dtype: str, precision: str, examples: int | No
     examples = prof.examples if examples is None else examples
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
         raise InvalidArgument(f"examples must be an int >= 0, got {examples!r}")
-    dev = device if isinstance(device, jax.Device) else resolve_device(device)
-    return prof, examples, dev
+    placement = device if isinstance(device, Placement) else placement_for(
+        device, mesh=mesh, reference_device=reference_device)
+    return prof, examples, placement
 
 
-def result_of(claim: Claim, dtype: str, dev, inside: SearchSummary, outside: SearchSummary | None, *,
+def result_of(claim: Claim, dtype: str, placement: Placement, inside: SearchSummary, outside: SearchSummary | None, *,
               seed: int, profile: str, examples: int, elapsed_s: float, precision: str, replay: str,
               estimated_operations: tuple[str, ...] = (), closed_form_path: str = "jit") -> Result:
     """The result record of one search (and the one outside a condition), with its verdict."""
     verdict, detail = _verdict(claim, inside, outside)
     return Result(
         id=claim.id, document=claim.document.seed, location=claim.location, dtype=dtype,
-        device=f"{dev.platform}:{dev.id} ({dev.device_kind})", expected=claim.expected,
+        device=describe(placement.device), reference_device=describe(placement.reference_devices[0]),
+        mesh=placement.width, expected=claim.expected,
         verdict=verdict, detail=detail, points=inside.points, undecided=inside.undecided,
         max_abs_error=inside.max_abs_error, max_rel_error=inside.max_rel_error,
         max_error_ratio=inside.max_error_ratio, autodiff_error=inside.autodiff_error,

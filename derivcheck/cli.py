@@ -59,6 +59,15 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _mesh(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return _positive(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a number of devices >= 1 or 'all', got {text!r}") from None
+
+
 _DOCUMENT_HELP = "document key, seed file name or number (e.g. 000)"
 _DEVICE_HELP = "cpu, gpu or tpu, optionally with an index (cpu:1); default: JAX's default device"
 
@@ -85,6 +94,23 @@ def _add_selection(parser: argparse.ArgumentParser, *, dtype_default: str | None
     parser.add_argument("--dtype", choices=("float32", "float64", "all"), default=dtype_default)
 
 
+def _add_placement(parser: argparse.ArgumentParser) -> None:
+    """Where checks run: the device, a mesh over the batch, and (for testing) the truth's device."""
+    parser.add_argument("--device", metavar="DEVICE", help=_DEVICE_HELP)
+    parser.add_argument("--mesh", type=_mesh, default=1, metavar="N|all",
+                        help="shard every batch over N devices of the platform from --device on (all: every one)")
+    parser.add_argument("--reference-device", metavar="DEVICE", default=os.environ.get("DERIVCHECK_REFERENCE_DEVICE"),
+                        help="for testing: run the float64 reference on this device (default: the checked "
+                             "device if it computes float64, else the host CPU; $DERIVCHECK_REFERENCE_DEVICE)")
+
+
+def _placement(args):
+    """The placement the options ask for, checked here so that a bad one fails in one line."""
+    from derivcheck._placement import placement_for
+
+    return placement_for(args.device, mesh=args.mesh, reference_device=args.reference_device)
+
+
 def _dtypes(choice: str | None) -> tuple[str, ...]:
     return ("float32", "float64") if choice in (None, "all") else (choice,)
 
@@ -105,7 +131,7 @@ def _build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--seeds", type=_positive, default=1, metavar="N",
                         help="check with N seeds, --seed to --seed + N - 1 (false-alarm runs)")
     verify.add_argument("--profile", choices=("ci", "dev", "thorough"), default="ci")
-    verify.add_argument("--device", metavar="DEVICE", help=_DEVICE_HELP)
+    _add_placement(verify)
     verify.add_argument("--all-devices", action="store_true",
                         help="check on every device of the platform and compare the results")
     verify.add_argument("--precision", choices=("highest", "default"), default="highest",
@@ -126,7 +152,7 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--examples", type=_non_negative, help="Hypothesis examples per claim and dtype")
     report.add_argument("--seed", type=_non_negative, default=None, help="default 0")
     report.add_argument("--profile", choices=("ci", "dev", "thorough"), default=None, help="default ci")
-    report.add_argument("--device", metavar="DEVICE", help=_DEVICE_HELP)
+    _add_placement(report)
     report.add_argument("--precision", choices=("highest", "default"), default=None, help="default highest")
     report.add_argument("--jobs", type=_positive, metavar="N",
                         help="worker processes (default: one per core on the CPU, 1 on an accelerator)")
@@ -217,8 +243,8 @@ def _cmd_list(args) -> int:
 def _cmd_verify(args) -> int:
     from derivcheck._checker import ClaimError
     from derivcheck._output import results_json, results_table, write_junit
+    from derivcheck._placement import devices_of
     from derivcheck._runner import compare_devices, default_jobs, verify_claims
-    from derivcheck._verify import devices_of, resolve_device
     from derivcheck.catalog import select
     from derivcheck.results import environment
 
@@ -227,7 +253,10 @@ def _cmd_verify(args) -> int:
     if args.compile_cache:
         _check_cache_dir(args.compile_cache)
     claims = select(document=args.document, pattern=args.claim)
-    device = resolve_device(args.device)
+    placement = _placement(args)
+    device = placement.device
+    if args.all_devices and placement.width > 1:
+        raise UsageError("--all-devices checks on each device in turn; --mesh shares each batch: choose one")
     dtypes = _dtypes(args.dtype)
     devices = [f"{d.platform}:{k}" for k, d in enumerate(devices_of(device.platform))] if args.all_devices \
         else [args.device]
@@ -248,7 +277,8 @@ def _cmd_verify(args) -> int:
         results = verify_claims(claims, dtypes, jobs=jobs, compile_cache=args.compile_cache,
                                 on_start=started, on_done=done, examples=args.examples, seed=args.seed,
                                 profile=args.profile, devices=devices, precision=args.precision,
-                                seeds=list(range(args.seed, args.seed + args.seeds)))
+                                seeds=list(range(args.seed, args.seed + args.seeds)), mesh=args.mesh,
+                                reference_device=args.reference_device)
     except ClaimError as exc:
         raise UsageError(str(exc)) from None
     env = environment(device) | {"seed": args.seed, "seeds": args.seeds, "profile": args.profile,
@@ -266,7 +296,6 @@ def _cmd_report(args) -> int:
     from derivcheck._checker import ClaimError
     from derivcheck._report import load_run, write_reports
     from derivcheck._runner import default_jobs, verify_claims
-    from derivcheck._verify import resolve_device
     from derivcheck.catalog import catalog, select
     from derivcheck.results import environment
 
@@ -278,7 +307,7 @@ def _cmd_report(args) -> int:
     if args.from_run:
         run_options = {"--dtype": args.dtype, "--examples": args.examples, "--seed": args.seed,
                        "--profile": args.profile, "--device": args.device, "--precision": args.precision,
-                       "--jobs": args.jobs}
+                       "--jobs": args.jobs, "--mesh": args.mesh if args.mesh != 1 else None}
         given = [name for name, value in run_options.items() if value is not None]
         if given:
             raise UsageError(f"--from reads a saved run; {', '.join(given)} would need a new one")
@@ -292,7 +321,7 @@ def _cmd_report(args) -> int:
         if not results:
             raise UsageError(f"--from {args.from_run}: no results for the claims selected")
     else:
-        device = resolve_device(args.device)
+        device = _placement(args).device
         dtypes = _dtypes(args.dtype)
         seed, profile, precision = args.seed or 0, args.profile or "ci", args.precision or "highest"
         progress = _Progress(len(chosen) * len(dtypes))
@@ -306,7 +335,8 @@ def _cmd_report(args) -> int:
         try:
             results = verify_claims(chosen, dtypes, jobs=jobs, on_start=lambda claim: progress.start(claim.id),
                                     on_done=done, examples=args.examples, seed=seed, profile=profile,
-                                    devices=[args.device], precision=precision, seeds=[seed])
+                                    devices=[args.device], precision=precision, seeds=[seed], mesh=args.mesh,
+                                    reference_device=args.reference_device)
         except ClaimError as exc:
             raise UsageError(str(exc)) from None
         env = environment(device) | {"seed": seed, "seeds": 1, "profile": profile, "matmul_precision": precision,
@@ -353,7 +383,7 @@ def _cmd_selftest(args) -> int:
 def _cmd_bench(args) -> int:
     from derivcheck import _bench
     from derivcheck._output import bench_json, bench_tables
-    from derivcheck._verify import resolve_device
+    from derivcheck._placement import resolve_device
     from derivcheck.catalog import catalog, select
     from derivcheck.results import environment
 

@@ -140,6 +140,11 @@ class Result:
     #: Why the check proves nothing, or "": the closed form restates its reference, or the
     #: reference took one value at every point tried (DESIGN.md principle 9).
     vacuous: str = ""
+    #: Where the float64 reference ran (:mod:`derivcheck._placement`): ``device`` itself where
+    #: it computes float64, else the host CPU; "" in runs saved before it was recorded.
+    reference_device: str = ""
+    #: How many devices each batch was sharded over (``--mesh``), from ``device`` on.
+    mesh: int = 1
 
     @property
     def passed(self) -> bool:

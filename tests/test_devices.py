@@ -21,6 +21,78 @@ from derivcheck._runner import compare_devices
 
 (LINEAR,) = derivcheck.select(pattern="sharma2024/eq17-linear-input-gradient")
 
+# Claims of every kind: an erratum and its correction (shrunk counterexample), a typo at a
+# kink, a conditional claim (searched twice), a network; and a NumPy closed form (host path).
+_PLACEMENT_RUN = """
+import json, os, sys
+import numpy as np
+import jax.numpy as jnp
+import derivcheck
+claims = [c for p in ("mnist_notes/mean-cross-entropy*", "sharma2024/eq35-relu-backprop",
+                      "mnist_notes/cross-entropy-one-hot", "sharma2024/sec2-network-backprop")
+          for c in derivcheck.select(pattern=p)]
+runs = {}
+for name, where in (("plain", {}), ("split", {"reference_device": "cpu:1"}), ("mesh", {"mesh": 4})):
+    runs[name] = [derivcheck.verify(c, dtype=d, **where).to_json() for c in claims for d in ("float32", "float64")]
+    os.environ["DERIVCHECK_REFERENCE_DEVICE"] = where.pop("reference_device", "")  # the API's way, for tests
+    runs[name].append(derivcheck.check(lambda x: 1 - np.tanh(x) ** 2, jnp.tanh, inputs={"x": (3,)},
+                                       derivative="derivative", dtype="float32", **where).to_json())
+    del os.environ["DERIVCHECK_REFERENCE_DEVICE"]
+json.dump(runs, sys.stdout)
+"""
+
+
+def _placement_runs() -> dict:
+    # XLA reads the flag when JAX starts: the runs need a fresh process.
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", _PLACEMENT_RUN], capture_output=True, text=True, env=env,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+_WHERE = ("device", "reference_device", "mesh", "replay", "elapsed_s")
+
+
+def test_a_split_placement_and_a_mesh_give_the_plain_results():
+    runs = _placement_runs()
+    plain = [{k: v for k, v in r.items() if k not in _WHERE} for r in runs["plain"]]
+    assert {r["verdict"] for r in plain} >= {"erratum confirmed", "verified", "typo confirmed",
+                                             "conditional confirmed"}
+    for name, placed in (("split", runs["split"]), ("mesh", runs["mesh"])):
+        assert [{k: v for k, v in r.items() if k not in _WHERE} for r in placed] == plain, name
+    assert {(r["device"], r["reference_device"], r["mesh"]) for r in runs["plain"]} == {
+        ("cpu:0 (cpu)", "cpu:0 (cpu)", 1)}
+    assert {(r["device"], r["reference_device"]) for r in runs["split"]} == {("cpu:0 (cpu)", "cpu:1 (cpu)")}
+    assert {(r["reference_device"], r["mesh"]) for r in runs["mesh"]} == {("cpu:0 (cpu)", 4)}
+    # The replay reproduces the placement; the user check's replay is a Python call.
+    assert all(r["replay"].endswith("--reference-device cpu:1") for r in runs["split"][:-1])
+    assert all(r["replay"].endswith("--mesh 4") for r in runs["mesh"][:-1])
+
+
+def test_a_device_without_float64_gets_its_truth_on_the_host(monkeypatch):
+    from derivcheck import _placement
+
+    monkeypatch.setattr(_placement, "computes_float64", lambda device: False)
+    placement = _placement.placement_for("cpu")
+    assert placement.reference_devices == (jax.devices("cpu")[0],)
+    with pytest.raises(derivcheck.InvalidArgument, match="does not compute float64"):
+        _placement.placement_for("cpu", reference_device="cpu:0")
+
+
+def test_the_float64_probe_tells_float64_from_its_emulations():
+    from derivcheck._placement import _PROBE, _probe, computes_float64, matches_float64
+
+    assert computes_float64(jax.devices("cpu")[0])
+    exact = _probe(_PROBE, np)
+    with np.errstate(over="ignore"):
+        in_float32 = _probe(_PROBE.astype(np.float32), np).astype(np.float64)  # 0 and inf
+        float32_range = np.where(np.abs(exact) > np.finfo(np.float32).max, np.inf, exact)  # pairs of float32
+        narrowed = exact.astype(np.float32)  # the dtype was not kept
+    assert matches_float64(exact)
+    assert not matches_float64(in_float32) and not matches_float64(float32_range)
+    assert not matches_float64(narrowed)
+
 
 def test_simulated_devices_are_each_checked_and_compared():
     # XLA reads the flag when JAX starts: the run needs a fresh process.
