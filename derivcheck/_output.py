@@ -299,7 +299,7 @@ def selftest_table(records) -> str:
     return "\n".join(lines)
 
 
-def selftest_json(records) -> str:
+def selftest_json(records, environment: dict[str, Any] | None = None) -> str:
     import dataclasses
 
     from derivcheck._selftest import kill_rates
@@ -307,5 +307,5 @@ def selftest_json(records) -> str:
     def rates(key):
         return [dict(zip(("group", "killed", "counted", "equivalent"), row)) for row in kill_rates(records, key)]
 
-    return json.dumps({"mutants": [dataclasses.asdict(r) for r in records],
+    return json.dumps({"environment": jsonable(environment or {}), "mutants": [dataclasses.asdict(r) for r in records],
                        "per_operator": rates(lambda r: r.operator), "per_claim": rates(lambda r: r.claim)}, indent=2)

@@ -72,20 +72,22 @@ figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 """
 
 
-def load_run(path: str | Path) -> tuple[dict[str, Any], list[Result]]:
-    """The environment and results of a saved run; :class:`InvalidArgument` if it is not one."""
+def load_run(path: str | Path, option: str = "--from") -> tuple[dict[str, Any], list[Result]]:
+    """The environment and results of a saved run; :class:`InvalidArgument` if it is not one
+    (the message names ``option`` and ``path``)."""
+    where = f"{option} {path}".strip()
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidArgument(f"--from {path}: no such file") from None
+        raise InvalidArgument(f"{where}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidArgument(f"--from {path}: not a JSON file ({exc})") from None
+        raise InvalidArgument(f"{where}: not a JSON file ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise InvalidArgument(f"--from {path}: not a derivcheck run (write one with derivcheck verify --format json)")
+        raise InvalidArgument(f"{where}: not a derivcheck run (write one with derivcheck verify --format json)")
     try:
         results = [Result.from_json(r) for r in data["results"]]
     except (TypeError, ValueError, KeyError) as exc:
-        raise InvalidArgument(f"--from {path}: a result cannot be read: {exc}") from None
+        raise InvalidArgument(f"{where}: a result cannot be read: {exc}") from None
     return dict(data.get("environment") or {}), results
 
 

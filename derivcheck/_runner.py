@@ -44,8 +44,10 @@ def _verify_one(claim: Claim, dtypes: Sequence[str], options: dict) -> list[Resu
     device, seed = options.pop("device", None), options.pop("seed", 0)
     devices = options.pop("devices", None) or [device]
     seeds = options.pop("seeds", None) or [seed]
+    only = options.pop("only", None)
     return [verify(claim, dtype=dtype, device=device, seed=seed, **options)
-            for seed in seeds for dtype in dtypes for device in devices]
+            for seed in seeds for dtype in dtypes for device in devices
+            if only is None or (claim.id, dtype, seed) in only]
 
 
 def use_compile_cache(directory: str | None) -> None:
@@ -78,7 +80,9 @@ def _worker_init(cache_dir: str | None, catalogs: tuple[str, ...]) -> None:
 def _selftest_one(claim: Claim, dtypes: Sequence[str], options: dict) -> list:
     from derivcheck._selftest import selftest_claim
 
-    return selftest_claim(claim, dtypes, **options)
+    options = dict(options)
+    only = options.pop("only", None)
+    return selftest_claim(claim, [d for d in dtypes if only is None or (claim.id, d, 0) in only], **options)
 
 
 _TASKS: dict[str, Callable[[Claim, Sequence[str], dict], list]] = {"verify": _verify_one, "selftest": _selftest_one}
@@ -91,7 +95,8 @@ def _worker_run(task: str, claim_id: str, dtypes: Sequence[str], options: dict) 
     return _TASKS[task](claim, dtypes, options)
 
 
-def _estimated_cost(claim: Claim) -> int:
+def estimated_cost(claim: Claim) -> int:
+    """A claim's relative cost where none was measured (:mod:`derivcheck._shards`)."""
     # Compile time grows with the program: networks have the most arguments, and a
     # conditional claim is searched twice (inside and outside its condition).
     return len(claim.domain.args) * (2 if claim.outside is not None else 1)
@@ -114,6 +119,7 @@ def run_claims(
     claims of the catalogs in use (:func:`derivcheck.catalog.use`; the workers load the same
     ones and look the claims up by id); an error in any claim is raised here,
     and the remaining work is cancelled. ``compile_cache``: see :func:`use_compile_cache`.
+    ``only``: the (claim id, dtype, seed) units to run, where not all (a shard's part).
     """
     use_compile_cache(compile_cache)
     work = _TASKS[task]
@@ -134,7 +140,7 @@ def run_claims(
     )
     try:
         # Largest first, so that no big claim is left to run alone at the end.
-        ordered = sorted(claims, key=_estimated_cost, reverse=True)
+        ordered = sorted(claims, key=estimated_cost, reverse=True)
         futures = {pool.submit(_worker_run, task, claim.id, tuple(dtypes), options): claim for claim in ordered}
         for future in concurrent.futures.as_completed(futures):
             claim = futures[future]

@@ -1,4 +1,4 @@
-"""The ``derivcheck`` command: ``list``, ``verify``, ``selftest`` and ``bench``.
+"""The ``derivcheck`` command: ``list``, ``verify``, ``report``, ``selftest``, ``merge`` and ``bench``.
 
 Exit codes: 0 every verdict as expected; 1 some verdict not as expected (the gate
 fails); 2 a usage error (unknown claim, document, dtype, device or profile; a bad number;
@@ -68,6 +68,18 @@ def _mesh(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a number of devices >= 1 or 'all', got {text!r}") from None
 
 
+def _shard(text: str):
+    from derivcheck._shards import parse_shard
+
+    try:
+        return parse_shard(text)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_SHARD_HELP = ("run shard K of N: a deterministic part of the (claim, dtype, seed) work, balanced by "
+               "measured cost; combine the parts with derivcheck merge")
+
 _DOCUMENT_HELP = "document key, seed file name or number (e.g. 000)"
 _DEVICE_HELP = "cpu, gpu or tpu, optionally with an index (cpu:1); default: JAX's default device"
 
@@ -92,6 +104,10 @@ def _add_selection(parser: argparse.ArgumentParser, *, dtype_default: str | None
     parser.add_argument("--document", help=_DOCUMENT_HELP)
     parser.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
     parser.add_argument("--dtype", choices=("float32", "float64", "all"), default=dtype_default)
+
+
+def _add_shard(parser: argparse.ArgumentParser, help_text: str = _SHARD_HELP) -> None:
+    parser.add_argument("--shard", type=_shard, metavar="K/N", help=help_text)
 
 
 def _add_placement(parser: argparse.ArgumentParser) -> None:
@@ -140,6 +156,7 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="keep compiled checkers here for the next run (default: $DERIVCHECK_COMPILE_CACHE)")
     verify.add_argument("--jobs", type=_positive, metavar="N",
                         help="worker processes (default: one per core on the CPU, 1 on an accelerator)")
+    _add_shard(verify)
     verify.add_argument("--format", choices=("table", "json"), default="table")
     verify.add_argument("--junit", metavar="PATH", help="also write JUnit XML here")
 
@@ -156,13 +173,22 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--precision", choices=("highest", "default"), default=None, help="default highest")
     report.add_argument("--jobs", type=_positive, metavar="N",
                         help="worker processes (default: one per core on the CPU, 1 on an accelerator)")
+    _add_shard(report, "run shard K of N and write only its results (OUT/run-K-of-N.json); derivcheck merge "
+                       "combines the shards, report --from draws the reports")
 
     selftest = commands.add_parser("selftest", help="plant faults in every closed form and report the kill rates")
     _add_selection(selftest)
     selftest.add_argument("--operator", action="append", metavar="NAME",
                           help="only this mutation operator (repeatable; default: all)")
     selftest.add_argument("--jobs", type=_positive, metavar="N", help="worker processes (default: one per core)")
+    _add_shard(selftest)
     selftest.add_argument("--format", choices=("table", "json"), default="table")
+
+    merge = commands.add_parser("merge", help="combine the JSON outputs of --shard K/N runs into one run")
+    merge.add_argument("runs", nargs="+", metavar="RUN.json", help="every shard's output (verify or selftest "
+                                                                   "--format json, or report's run-K-of-N.json)")
+    merge.add_argument("--junit", metavar="PATH", help="also write JUnit XML of the merged run here")
+    merge.add_argument("--format", choices=("table", "json"), default="table")
 
     bench = commands.add_parser("bench", help="measure checking throughput, compile time and closed-form cost")
     _add_selection(bench)
@@ -231,6 +257,24 @@ def _check_independence() -> None:
                              "(--no-independence-check runs it anyway)")
 
 
+def _share(claims, dtypes, seeds, shard):
+    """This shard's part of the run: its claims, its units, and what its output records."""
+    from derivcheck._shards import partition, shard_environment, unit_costs, units_of
+
+    if shard is None:
+        return list(claims), None, {}
+    units = units_of(claims, dtypes, seeds)
+    mine = partition(units, unit_costs(claims, units), shard.count)[shard.index - 1]
+    ids = {u[0] for u in mine}
+    return [c for c in claims if c.id in ids], set(mine), shard_environment(shard, mine, units)
+
+
+def _run_environment(device, **entries):
+    from derivcheck.results import environment
+
+    return environment(device) | entries
+
+
 def _cmd_list(args) -> int:
     from derivcheck._output import claims_json, claims_table
     from derivcheck.catalog import select
@@ -246,21 +290,22 @@ def _cmd_verify(args) -> int:
     from derivcheck._placement import devices_of
     from derivcheck._runner import compare_devices, default_jobs, verify_claims
     from derivcheck.catalog import select
-    from derivcheck.results import environment
 
     if args.junit:
         _check_writable(args.junit)
     if args.compile_cache:
         _check_cache_dir(args.compile_cache)
     claims = select(document=args.document, pattern=args.claim)
+    if args.all_devices and args.mesh != 1:
+        raise UsageError("--all-devices checks on each device in turn; --mesh shares each batch: choose one")
     placement = _placement(args)
     device = placement.device
-    if args.all_devices and placement.width > 1:
-        raise UsageError("--all-devices checks on each device in turn; --mesh shares each batch: choose one")
     dtypes = _dtypes(args.dtype)
     devices = [f"{d.platform}:{k}" for k, d in enumerate(devices_of(device.platform))] if args.all_devices \
         else [args.device]
-    progress = _Progress(len(claims) * len(dtypes) * len(devices) * args.seeds)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    claims, only, shard_env = _share(claims, dtypes, seeds, args.shard)
+    progress = _Progress((len(only) if only is not None else len(claims) * len(dtypes) * args.seeds) * len(devices))
     jobs = args.jobs or default_jobs(device.platform)
     start = time.perf_counter()
 
@@ -277,13 +322,13 @@ def _cmd_verify(args) -> int:
         results = verify_claims(claims, dtypes, jobs=jobs, compile_cache=args.compile_cache,
                                 on_start=started, on_done=done, examples=args.examples, seed=args.seed,
                                 profile=args.profile, devices=devices, precision=args.precision,
-                                seeds=list(range(args.seed, args.seed + args.seeds)), mesh=args.mesh,
-                                reference_device=args.reference_device)
+                                seeds=seeds, mesh=args.mesh, reference_device=args.reference_device, only=only)
     except ClaimError as exc:
         raise UsageError(str(exc)) from None
-    env = environment(device) | {"seed": args.seed, "seeds": args.seeds, "profile": args.profile,
-                                 "matmul_precision": args.precision,
-                                 "jobs": jobs, "wall_time_s": round(time.perf_counter() - start, 3)}
+    env = _run_environment(device, kind="verify", seed=args.seed, seeds=args.seeds, profile=args.profile,
+                           examples=args.examples, matmul_precision=args.precision, mesh=placement.width,
+                           reference_device=args.reference_device, jobs=jobs,
+                           wall_time_s=round(time.perf_counter() - start, 3), **shard_env)
     comparison = compare_devices(results)
     print(results_json(results, env, comparison) if args.format == "json" else results_table(results, comparison))
     if args.junit:
@@ -294,10 +339,10 @@ def _cmd_verify(args) -> int:
 
 def _cmd_report(args) -> int:
     from derivcheck._checker import ClaimError
+    from derivcheck._output import results_json, write_atomic
     from derivcheck._report import load_run, write_reports
     from derivcheck._runner import default_jobs, verify_claims
     from derivcheck.catalog import catalog, select
-    from derivcheck.results import environment
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -307,7 +352,8 @@ def _cmd_report(args) -> int:
     if args.from_run:
         run_options = {"--dtype": args.dtype, "--examples": args.examples, "--seed": args.seed,
                        "--profile": args.profile, "--device": args.device, "--precision": args.precision,
-                       "--jobs": args.jobs, "--mesh": args.mesh if args.mesh != 1 else None}
+                       "--jobs": args.jobs, "--mesh": args.mesh if args.mesh != 1 else None,
+                       "--shard": args.shard}
         given = [name for name, value in run_options.items() if value is not None]
         if given:
             raise UsageError(f"--from reads a saved run; {', '.join(given)} would need a new one")
@@ -321,10 +367,12 @@ def _cmd_report(args) -> int:
         if not results:
             raise UsageError(f"--from {args.from_run}: no results for the claims selected")
     else:
-        device = _placement(args).device
+        placement = _placement(args)
+        device = placement.device
         dtypes = _dtypes(args.dtype)
         seed, profile, precision = args.seed or 0, args.profile or "ci", args.precision or "highest"
-        progress = _Progress(len(chosen) * len(dtypes))
+        to_run, only, shard_env = _share(chosen, dtypes, [seed], args.shard)
+        progress = _Progress(len(only) if only is not None else len(chosen) * len(dtypes))
         start = time.perf_counter()
 
         def done(claim, results) -> None:
@@ -333,14 +381,25 @@ def _cmd_report(args) -> int:
 
         jobs = args.jobs or default_jobs(device.platform)
         try:
-            results = verify_claims(chosen, dtypes, jobs=jobs, on_start=lambda claim: progress.start(claim.id),
+            results = verify_claims(to_run, dtypes, jobs=jobs, on_start=lambda claim: progress.start(claim.id),
                                     on_done=done, examples=args.examples, seed=seed, profile=profile,
                                     devices=[args.device], precision=precision, seeds=[seed], mesh=args.mesh,
-                                    reference_device=args.reference_device)
+                                    reference_device=args.reference_device, only=only)
         except ClaimError as exc:
             raise UsageError(str(exc)) from None
-        env = environment(device) | {"seed": seed, "seeds": 1, "profile": profile, "matmul_precision": precision,
-                                     "jobs": jobs, "wall_time_s": round(time.perf_counter() - start, 3)}
+        env = _run_environment(device, kind="verify", seed=seed, seeds=1, profile=profile, examples=args.examples,
+                               matmul_precision=precision, mesh=placement.width,
+                               reference_device=args.reference_device, jobs=jobs,
+                               wall_time_s=round(time.perf_counter() - start, 3), **shard_env)
+        if args.shard is not None:  # a part of the run: its results only, for derivcheck merge
+            out.mkdir(parents=True, exist_ok=True)
+            path = out / f"run-{args.shard.index}-of-{args.shard.count}.json"
+            write_atomic(path, results_json(results, env) + "\n")
+            failures = sum(not r.passed for r in results)
+            print(f"wrote {path} (shard {args.shard}, {_count(len(results), 'result')}"
+                  + (f", {_count(failures, 'failure')}" if failures else "")
+                  + "); derivcheck merge every shard's file, then derivcheck report --from the merged run")
+            return EXIT_OK if not failures else EXIT_GATE_FAILED
     checked = {r.id for r in results}
     documents = {c.document.key for c in chosen if c.id in checked}
     claims = [c for c in chosen if c.document.key in documents]
@@ -367,6 +426,7 @@ def _cmd_selftest(args) -> int:
     if not claims:
         raise UsageError("only errata and typos match: their closed forms are already wrong, and are not mutated")
     dtypes = _dtypes(args.dtype)
+    claims, only, shard_env = _share(claims, dtypes, [0], args.shard)
     progress = _Progress(len(claims))
     start = time.perf_counter()
 
@@ -374,10 +434,40 @@ def _cmd_selftest(args) -> int:
         killed, counted, _ = kill_totals(records)
         progress.finish(claim.id, f"{killed}/{counted} killed", time.perf_counter() - start)
 
-    records = run_claims("selftest", claims, dtypes, jobs=args.jobs or default_jobs("cpu"), on_done=done,
-                         operators=tuple(operators))
-    print(selftest_json(records) if args.format == "json" else selftest_table(records))
+    jobs = args.jobs or default_jobs("cpu")
+    records = run_claims("selftest", claims, dtypes, jobs=jobs, on_done=done, operators=tuple(operators), only=only)
+    env = _run_environment(_placement_device(), kind="selftest", seed=0, seeds=1, profile="ci", examples=0,
+                           operators=sorted(operators), jobs=jobs, wall_time_s=round(time.perf_counter() - start, 3),
+                           **shard_env)
+    print(selftest_json(records, env) if args.format == "json" else selftest_table(records))
     return EXIT_OK if all(r.ok for r in records) else EXIT_GATE_FAILED
+
+
+def _placement_device():
+    from derivcheck._placement import resolve_device
+
+    return resolve_device(None)
+
+
+def _cmd_merge(args) -> int:
+    from derivcheck._output import results_json, results_table, selftest_json, selftest_table, write_junit
+    from derivcheck._runner import compare_devices
+    from derivcheck._shards import load_output, merge_runs
+
+    if args.junit:
+        _check_writable(args.junit)
+    env, records = merge_runs([(path, *load_output(path)) for path in args.runs])
+    if env.get("kind") == "selftest":
+        if args.junit:
+            raise UsageError("--junit: JUnit XML is written for verify runs, not for a self-test")
+        print(selftest_json(records, env) if args.format == "json" else selftest_table(records))
+        return EXIT_OK if all(r.ok for r in records) else EXIT_GATE_FAILED
+    comparison = compare_devices(records)
+    print(results_json(records, env, comparison) if args.format == "json" else results_table(records, comparison))
+    if args.junit:
+        write_junit(args.junit, records, env)
+    gate = all(r.passed for r in records) and all(row["agree"] for row in comparison)
+    return EXIT_OK if gate else EXIT_GATE_FAILED
 
 
 def _cmd_bench(args) -> int:
@@ -433,12 +523,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _build_parser().parse_args(argv)
         from derivcheck.catalog import BUNDLED, registered, use
 
-        sources = [*BUNDLED, *registered(), *(args.catalog or [])] if args.all_catalogs else args.catalog
+        given = getattr(args, "catalog", None)
+        sources = [*BUNDLED, *registered(), *(given or [])] if getattr(args, "all_catalogs", False) else given
         use(sources)  # every catalog loads and is checked before anything runs
         if hasattr(args, "no_independence_check") and not args.no_independence_check:
             _check_independence()
         commands = {"list": _cmd_list, "verify": _cmd_verify, "report": _cmd_report, "selftest": _cmd_selftest,
-                    "bench": _cmd_bench}
+                    "merge": _cmd_merge, "bench": _cmd_bench}
         return commands[args.command](args)
     except (UsageError, InvalidArgument) as exc:
         print(f"derivcheck: error: {exc}", file=sys.stderr)

@@ -173,7 +173,10 @@ def environment(device: jax.Device) -> dict[str, Any]:
     import jaxlib
     import numpy
 
+    from derivcheck import __version__
+
     return {
+        "derivcheck": __version__,
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "numpy": numpy.__version__,

@@ -46,12 +46,15 @@ def test_printed_wrong_is_confirmed_with_its_counterexample(claim_id, verdict, c
 
 @pytest.mark.parametrize(
     "argv",
-    [["verify", "--dtype", "float16"], ["verify", "--claim", "no/such*"], ["verify", "--document", "999"],
+    [["verify", "--dtype", "float8"], ["verify", "--claim", "no/such*"], ["verify", "--document", "999"],
      ["verify", "--examples", "-1"], ["verify", "--seed", "x"], ["verify", "--profile", "quick"],
      ["verify", "--device", "abacus"], ["verify", "--junit", "/no/such/dir/out.xml"], ["frobnicate"],
      ["verify", "--jobs", "0"], ["verify", "--compile-cache", "/proc/derivcheck-cache"],
      ["verify", "--device", "cpu:99"], ["verify", "--precision", "fastest"], ["verify", "--seeds", "0"],
-     ["bench", "--sizes", "8"], ["bench", "--sizes", "16,8"], ["bench", "--points", "0"]],
+     ["bench", "--sizes", "8"], ["bench", "--sizes", "16,8"], ["bench", "--points", "0"],
+     ["verify", "--mesh", "0"], ["verify", "--mesh", "99"], ["verify", "--shard", "4/3"],
+     ["verify", "--reference-device", "abacus"], ["verify", "--all-devices", "--mesh", "all"],
+     ["merge", "/no/such/run.json"], ["selftest", "--shard", "1/0"]],
 )
 def test_usage_errors_are_one_line_and_exit_2(argv, capsys):
     assert main(argv) == 2
