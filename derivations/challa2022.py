@@ -8,6 +8,7 @@ $\hat{y}$ the target; $L = -\sum_j \hat{y}_j \log y_j$ (2).
 """
 
 import jax.numpy as jnp
+import numpy as np
 
 from derivations._common import softmax  # Eq. (4), over the last axis
 
@@ -291,6 +292,14 @@ def update_step(x1, W2, b2, W3, b3, W4, b4, y_hat, eta):
 STATED_EXP_LIMITS = {"float64": 709.0, "float32": 88.0}
 
 
+def exp_limit(dtype) -> float:
+    """The document's limit of a type: as stated for double and float; for a type it does
+    not name (bfloat16, float16), the same rule, the largest input ``exp`` takes rounded
+    down (88 for bfloat16, whose range is float32's; 11 for float16, largest 65504)."""
+    name = jnp.dtype(dtype).name
+    return STATED_EXP_LIMITS.get(name) or float(np.floor(np.log(float(jnp.finfo(dtype).max))))
+
+
 def _naive_softmax(a):
     e = jnp.exp(a)
     return e / jnp.sum(e)
@@ -302,7 +311,7 @@ def last_layer_delta_scaled_input(a, y_hat):
 
     References: Challa, §2, "Fix for overflow issue".
     """
-    limit = STATED_EXP_LIMITS[jnp.dtype(a.dtype).name]
+    limit = exp_limit(a.dtype)
     scale = jnp.minimum(1.0, limit / jnp.maximum(jnp.max(jnp.abs(a)), 1.0)).astype(a.dtype)
     return _naive_softmax(a * scale) - y_hat
 

@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from hypothesis import strategies as st
 
 from derivcheck._bounds import nested_jaxpr
@@ -316,12 +315,12 @@ def _run(pair: _Pair, call: str, inputs, directions: Callable[[dict[str, jax.Sha
                         directions=directions)
     else:
         declared = _declared(inputs)
-        avals = {n: jax.ShapeDtypeStruct(d.shape, np.dtype(dtype)) for n, d in declared.items()}
+        avals = {n: jax.ShapeDtypeStruct(d.shape, jnp.dtype(dtype)) for n, d in declared.items()}
         extra = directions(avals)
         args = [Arg(n, d.shape, d.kind, float(d.bound), kinks.get(n, ())) for n, d in declared.items()]
         args += [Arg(n, s.shape, "direction", DIRECTION_BOUND) for n, s in extra.items()]
         domain = Domain(tuple(args))
-        all_avals = tuple(jax.ShapeDtypeStruct(a.shape, np.dtype(dtype)) for a in args)
+        all_avals = tuple(jax.ShapeDtypeStruct(a.shape, jnp.dtype(dtype)) for a in args)
         closed_form = usable_closed_form(pair.closed_form, all_avals, pair.name)
         sided = sided and sided[:len(args)]
     claim = Claim(id=pair.name, document=document, location=pair.location, statement="",

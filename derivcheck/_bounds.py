@@ -87,7 +87,7 @@ ROUNDING_UNITS: dict[str, float] = {
 _STRUCTURAL = frozenset({
     "broadcast_in_dim", "reshape", "transpose", "squeeze", "expand_dims", "slice",
     "dynamic_slice", "dynamic_update_slice", "concatenate", "pad", "rev", "gather",
-    "copy", "copy_p", "split", "select_n", "reduce_max", "reduce_min", "stop_gradient",
+    "copy", "copy_p", "split", "reduce_max", "reduce_min", "stop_gradient",
     "scatter-add", "scatter_add", "optimization_barrier", "scatter", "stack", "tile",
     # Windowed max/min: the chosen element's error, at most the largest in the window.
     "reduce_window_max", "reduce_window_min", "cummax", "cummin",
@@ -96,7 +96,7 @@ _STRUCTURAL = frozenset({
 # Operations whose result carries no rounding error in the sense used here: comparisons,
 # integer results and piecewise-constant functions (their jumps are kinks, handled apart).
 _EXACT_RESULT = frozenset({
-    "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "not", "xor", "iota", "sign",
+    "iota",
     "floor", "ceil", "round", "argmax", "argmin", "is_finite", "reduce_or", "reduce_and",
     "reduce_xor", "population_count", "shift_left", "shift_right_logical", "shift_right_arithmetic",
     "lu_pivots_to_permutation", "platform_index",
@@ -128,7 +128,13 @@ def _rounding(x: Any, units: float, terms: Any = None) -> jax.Array:
         return _zeros_like(x)
     magnitude = _magnitude(x) if terms is None else terms
     tiny = float(jnp.finfo(jnp.result_type(x)).tiny)
-    return lax.add(lax.mul(magnitude, units * _eps(x)), units * tiny)
+    err = lax.add(lax.mul(magnitude, units * _eps(x)), units * tiny)
+    # Non-finite results keep apart why: an overflow (an infinite result or term) gets a NaN
+    # bound, which every later operation keeps, so that it fails where the truth is in
+    # range; a NaN result of finite operands (0/0 of rounded zeros) an infinite one, a
+    # value its own arithmetic does not fix (derivcheck._checker._excused).
+    return lax.select(lax.ne(magnitude, magnitude), lax.full_like(err, jnp.inf),
+                      lax.select(lax.eq(magnitude, jnp.inf), lax.full_like(err, jnp.nan), err))
 
 
 def _magnitude(x: Any) -> jax.Array:
@@ -143,6 +149,9 @@ def _scaled(coefficient: Any, error: jax.Array) -> jax.Array:
     as in 1 / (1 + exp(100))) would poison the bound with NaN.
     """
     magnitude = _magnitude(coefficient)
+    # A coefficient 0/0 (a / b**2 at rounded zeros) is unbounded, not unknown: NaN is kept
+    # for overflows (_rounding).
+    magnitude = lax.select(lax.ne(magnitude, magnitude), lax.full_like(magnitude, jnp.inf), magnitude)
     shape = jnp.broadcast_shapes(magnitude.shape, error.shape)
     magnitude, error = _to_shape(magnitude, shape), _to_shape(error, shape)
     vanishes = lax.bitwise_or(lax.eq(error, 0.0), lax.eq(magnitude, 0.0))
@@ -230,7 +239,21 @@ def _elementwise(eqn, invals, inerrs, units: float | None = None):
     for coefficient, error in zip(_coefficients(eqn, wide), inerrs):
         if error is not None:
             err = lax.add(err, _to_shape(_scaled(coefficient, error), err.shape))
-    return [out], [err]
+    return [out], [_with_cross_term(prim.name, eqn.params, err, inerrs)]
+
+
+def _with_cross_term(name: str, params, err: jax.Array, inerrs) -> jax.Array:
+    """A product's second-order term, which first order drops: (a + da)(b + db) - ab is
+    b da + a db + da db, so a product adds da db and a square da^2, exactly. It is what is
+    left where both factors are rounded zeros (1 - h with h rounded to 1, times a gradient
+    rounded to 0): nothing in float32, a few percent of an ulp in bfloat16, all the error
+    there is."""
+    if name == "mul" and all(e is not None for e in inerrs):
+        return lax.add(err, _to_shape(lax.mul(*inerrs), err.shape))
+    squares = name == "square" or (name == "integer_pow" and params["y"] == 2)
+    if squares and inerrs[0] is not None:
+        return lax.add(err, lax.mul(inerrs[0], inerrs[0]))
+    return err
 
 
 def _structural(eqn, invals, inerrs):
@@ -252,9 +275,87 @@ def _convert(eqn, invals, inerrs):
     (value,), (error,) = invals, inerrs
     if not _is_float(out) or error is None:
         return [out], [None]
+    if jnp.result_type(value) == jnp.bool_:  # a decision in doubt as a 0/1 mask: maybe the other
+        return [out], [lax.convert_element_type(error, BOUND_DTYPE)]
     narrowing = jnp.finfo(jnp.result_type(out)).bits < jnp.finfo(jnp.result_type(value)).bits
     err = lax.add(error, _rounding(out, 1 if narrowing else 0)) if narrowing else error
     return [out], [err]
+
+
+# Branches. A comparison of rounded operands can come out either way when they are closer
+# than their errors: the comparison then carries a *doubt* (a boolean array, where the
+# value might be the other one) in place of an error, and the operations that turn a
+# decision into a number charge it: a select may have taken any of its cases, a 0/1 mask
+# may be the other, a sign may be the opposite. A correct closed form whose rounding flips
+# a ReLU's mask (bfloat16 sums of a few bits do, near z = 0) is then charged what the flip
+# costs, as the one-sided truths of DESIGN.md principle 5 allow at a kink; away from the
+# threshold nothing changes. Exact ties (both operands exact, or equal with only the
+# underflow floor between them) are kinks the claim declares, not doubts.
+_COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
+_LOGICAL = frozenset({"and", "or", "not", "xor"})
+
+
+def _doubt(distance: jax.Array, error: jax.Array, like: Any) -> jax.Array:
+    """Where a value ``distance`` from a threshold, with ``error``, may lie on its other
+    side: the error reaches past the distance; at an exact tie (distance 0), only if it is
+    more than the underflow floors exact arithmetic accumulates (:func:`_rounding` charges
+    one smallest normal an operation, rounding or not)."""
+    floor = 64 * float(jnp.finfo(jnp.result_type(like)).tiny)
+    beyond = lax.bitwise_or(lax.gt(distance, 0.0), lax.gt(error, floor))
+    return lax.bitwise_and(lax.lt(distance, error), beyond)
+
+
+def _comparison(eqn, invals, inerrs):
+    out = eqn.primitive.bind(*invals, **eqn.params)
+    errors = [e for e in inerrs if e is not None]
+    if not errors or not all(_is_float(v) for v in invals):
+        return [out], [None]
+    shape = jnp.shape(out)
+    a, b = (_to_shape(lax.convert_element_type(v, BOUND_DTYPE), shape) for v in invals)
+    error = _sum(*(_to_shape(e, shape) for e in errors))
+    return [out], [_doubt(lax.abs(lax.sub(a, b)), error, invals[0])]
+
+
+def _logical(eqn, invals, inerrs):
+    out = eqn.primitive.bind(*invals, **eqn.params)
+    doubts = [_to_shape(e, jnp.shape(out)) for e in inerrs if e is not None]
+    if not doubts or out.dtype != jnp.bool_:
+        return [out], [None]
+    doubt = doubts[0]
+    for more in doubts[1:]:
+        doubt = lax.bitwise_or(doubt, more)
+    return [out], [doubt]
+
+
+def _select(eqn, invals, inerrs):
+    """``select_n(which, *cases)``: the chosen case's error; where ``which`` is in doubt, as
+    far as any other case, plus its error."""
+    which, *cases = invals
+    doubt, *case_errs = inerrs
+    out = eqn.primitive.bind(*invals, **eqn.params)
+    if not _is_float(out):
+        return [out], [None]
+    shape = jnp.shape(out)
+    errs = [_to_shape(e, shape) if e is not None else _zeros_like(out) for e in case_errs]
+    err = lax.select_n(which, *errs) if len(errs) > 1 else errs[0]
+    if doubt is None:
+        return [out], [err]
+    wide = [_to_shape(lax.convert_element_type(c, BOUND_DTYPE), shape) for c in cases]
+    chosen = lax.convert_element_type(out, BOUND_DTYPE)
+    reach = _zeros_like(out)
+    for value, error in zip(wide, errs):
+        reach = lax.max(reach, lax.add(lax.abs(lax.sub(value, chosen)), error))
+    return [out], [lax.select(_to_shape(doubt, shape), lax.max(err, reach), err)]
+
+
+def _sign(eqn, invals, inerrs):
+    (x,), (error,) = invals, inerrs
+    out = eqn.primitive.bind(x, **eqn.params)
+    if error is None:
+        return [out], [None]
+    doubt = _doubt(lax.abs(lax.convert_element_type(x, BOUND_DTYPE)), error, x)
+    # The true sign may be the opposite one: two apart.
+    return [out], [lax.select(doubt, lax.full_like(error, 2.0), _zeros_like(out))]
 
 
 def _summation(eqn, invals, inerrs, terms: int):
@@ -295,6 +396,8 @@ def _contraction(eqn, invals, inerrs, terms: int):
         err = lax.add(err, contract(abs_a, eb))
     if ea is not None:
         err = lax.add(err, contract(ea, abs_b))
+    if ea is not None and eb is not None:  # the products' second-order terms (_with_cross_term)
+        err = lax.add(err, contract(ea, eb))
     return [out], [err]
 
 
@@ -689,6 +792,10 @@ def _qr(eqn, invals, inerrs):
 
 
 _RULES: dict[str, Callable] = {
+    **dict.fromkeys(_COMPARISONS, _comparison),
+    **dict.fromkeys(_LOGICAL, _logical),
+    "select_n": _select,
+    "sign": _sign,
     "integer_pow": _integer_pow,
     "convert_element_type": _convert,
     "reduce_sum": _reduce_sum,
@@ -761,7 +868,7 @@ def constant_rounding(value: Any) -> np.ndarray | None:
     long = np.isfinite(c) & (scaled != np.round(scaled))
     if not long.any():
         return None
-    return (np.abs(c.astype(np.float64)) * float(np.finfo(c.dtype).eps) * long).astype(np.float64)
+    return (np.abs(c.astype(np.float64)) * float(jnp.finfo(c.dtype).eps) * long).astype(np.float64)
 
 
 def _eval_jaxpr(jaxpr: core.Jaxpr, consts: Sequence[Any], args, errs):
@@ -779,7 +886,9 @@ def _eval_jaxpr(jaxpr: core.Jaxpr, consts: Sequence[Any], args, errs):
         values[var], errors[var] = arg, err
     for eqn in jaxpr.eqns:
         invals, inerrs = zip(*(read(v) for v in eqn.invars)) if eqn.invars else ((), ())
-        inerrs = tuple(e if _is_float(v) else None for v, e in zip(invals, inerrs))
+        # Booleans carry their doubt (a comparison's, :func:`_comparison`) as their error.
+        inerrs = tuple(e if _is_float(v) or jnp.result_type(v) == jnp.bool_ else None
+                       for v, e in zip(invals, inerrs))
         outs, out_errs = _rule(eqn.primitive.name)(eqn, list(invals), list(inerrs))
         for var, out, err in zip(eqn.outvars, outs, out_errs):
             values[var], errors[var] = out, err

@@ -23,7 +23,7 @@ from derivcheck._bounds import at_a_tie, evaluate_with_bound, recording_estimate
 from derivcheck._host import HostClosedForm
 from derivcheck._timing import phase
 from derivcheck.errors import ClaimError
-from derivcheck.tolerance import kink_offset, tolerance_for
+from derivcheck.tolerance import kink_offset, largest, tolerance_for
 
 __all__ = [
     "Checker", "ClaimError", "PointMetrics", "batched_checker", "explain_point", "output_names", "output_shape",
@@ -340,11 +340,39 @@ def host_bound(reference_bound: jax.Array, dtype: str) -> jax.Array:
 
 
 def _distance_and_tolerance(cf, cf_bound, lower, upper, ref_bound, dtype: str):
-    """Per-element distance of cf from the reference interval, and its tolerance."""
+    """Per-element distance of cf from the reference interval, its tolerance, and where the
+    truth is undetermined (:func:`undetermined`)."""
     table = tolerance_for(dtype)
     distance = jnp.maximum(jnp.maximum(lower - cf, cf - upper), 0.0)
     tol = table.safety * (cf_bound + ref_bound) + table.underflow_floor
-    return distance, tol
+    return distance, tol, undetermined(lower, upper, ref_bound)
+
+
+def _excused(cf, tol, unknown, xp=jnp):
+    """Non-finite closed-form elements that are undecided rather than failed: where the truth
+    is undetermined (:func:`undetermined`), or a NaN whose own bound is infinite (its
+    arithmetic divided rounded zeros, 0/0, which its bound admits: a bfloat16 direction
+    of a gradient below bfloat16's resolution). An overflow where the truth is in range
+    (an infinity, or NaN after one: its bound is NaN, derivcheck._bounds._rounding) fails
+    as ever."""
+    return unknown | (xp.isnan(cf) & (tol == xp.inf))
+
+
+#: A reference bound above this many float64 smallest normals is more than the underflow
+#: floors exact arithmetic is charged (the same rule as the branch doubts of _bounds).
+_EXACT_FLOORS = 64
+
+
+def undetermined(lower, upper, ref_bound):
+    r"""Where the truth is zero within its own rounding: :math:`0 \in [lo - S E_{ref}, hi + S E_{ref}]`
+    with :math:`E_{ref}` beyond the underflow floors. There the float64 reference has not
+    even fixed the sign (a direction :math:`\delta / \lVert\delta
+Vert` at a :math:`\delta`
+    that is 0 up to rounding), and a non-finite closed form (0/0 in its own dtype) is
+    undecided, not failed. A finite closed form is compared as always."""
+    reach = tolerance_for("float64").safety * ref_bound
+    floor = _EXACT_FLOORS * float(np.finfo(np.float64).tiny)
+    return (lower - reach <= 0) & (upper + reach >= 0) & (reach > floor)
 
 
 @functools.lru_cache(maxsize=16)
@@ -352,15 +380,15 @@ def _metrics_stage(dtype: str, platform: str):
     """Per-point metrics from the two sides: the only arrays that leave the device."""
 
     def metrics(cf, cf_bound, lower, upper, ref_bound, in_dtype):
-        distance, tol = _distance_and_tolerance(cf, cf_bound, lower, upper, ref_bound, dtype)
+        distance, tol, unknown = _distance_and_tolerance(cf, cf_bound, lower, upper, ref_bound, dtype)
         ref_finite = jnp.isfinite(lower) & jnp.isfinite(upper)
         # Judged wherever the truth is known and representable in the checked dtype; a
         # non-finite closed form there is a failure. Beyond the dtype's range (e**89 in
         # float32) the correctly rounded value is inf: the point is undecided, not failed.
-        representable = jnp.maximum(jnp.abs(lower), jnp.abs(upper)) <= float(np.finfo(np.dtype(dtype)).max)
+        representable = jnp.maximum(jnp.abs(lower), jnp.abs(upper)) <= largest(dtype)
         judged = ref_finite & jnp.isfinite(ref_bound) & representable
         cf_finite = jnp.isfinite(cf)
-        bad = judged & (~cf_finite | (distance > tol))
+        bad = judged & ((~cf_finite & ~_excused(cf, tol, unknown)) | (distance > tol))
         # A finite closed form whose own bound overflowed cannot be compared either.
         compared = judged & cf_finite & jnp.isfinite(tol)
         decided = compared | bad
@@ -492,10 +520,11 @@ class Checker:
         return _metrics_stage(self.dtype, self.platform)(cf, cf_bound, lower, upper, ref_bound, in_dtype)
 
     def elements(self, arrays, placement):
-        """Per-element closed form, reference interval, distance and tolerance (float64)."""
+        """Per-element closed form, reference interval, distance, tolerance (float64) and
+        where the truth is undetermined."""
         (cf, cf_bound), (lower, upper, ref_bound), _ = self.sides(_padded(arrays, placement.width), placement)
-        distance, tol = _elements_stage(self.dtype, self.platform)(cf, cf_bound, lower, upper, ref_bound)
-        return cf, lower, upper, distance, tol
+        distance, tol, unknown = _elements_stage(self.dtype, self.platform)(cf, cf_bound, lower, upper, ref_bound)
+        return cf, lower, upper, distance, tol, unknown
 
 
 def batched_checker(closed_form, reference, reference_right, kinks, dtype: str, platform: str = "cpu",
@@ -537,13 +566,13 @@ def explain_point(checker: Checker, point, batch: int, placement, out_shape) -> 
     """
     arrays = tuple(np.broadcast_to(a, (batch, *np.shape(a))).copy() for a in point)
     with phase("execute"):
-        cf, lower, upper, distance, tol = (np.asarray(v)[0] for v in checker.elements(arrays, placement))
+        cf, lower, upper, distance, tol, unknown = (np.asarray(v)[0] for v in checker.elements(arrays, placement))
     names, shapes = output_names(out_shape), [leaf.shape for leaf in jax.tree_util.tree_leaves(out_shape)]
     truth_known = np.isfinite(lower) & np.isfinite(upper)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # Only compared elements can be the worst; a non-finite closed form where the
         # truth is known is the worst of all, whatever its own (then non-finite) bound.
-        score = np.where(truth_known & ~np.isfinite(cf), np.inf,
+        score = np.where(truth_known & ~np.isfinite(cf), np.where(_excused(cf, tol, unknown, np), -1.0, np.inf),
                          np.where(truth_known & np.isfinite(tol), distance / tol, -1.0))
     offsets = np.cumsum([0, *(int(np.prod(s, dtype=int)) for s in shapes)])
     k = int(np.argmax(score[:offsets[-1]]))  # never a padding element

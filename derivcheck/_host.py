@@ -31,6 +31,7 @@ import numpy as np
 
 from derivcheck._numpy_shim import traced
 from derivcheck.errors import ClaimError
+from derivcheck.tolerance import tolerance_for
 
 __all__ = ["HOST_PATHS", "SPREAD_SAMPLES", "SPREAD_ULPS", "TRACER_ERRORS", "HostClosedForm", "on_host_if_untraceable",
            "usable_closed_form"]
@@ -139,7 +140,7 @@ class HostClosedForm:
         such an element keeps the floor the checker adds (:func:`derivcheck._checker.host_bound`).
         """
         eps32 = float(np.finfo(np.float32).eps)
-        scale = float(np.finfo(np.dtype(dtype)).eps) / eps32
+        scale = tolerance_for(dtype).eps / eps32
         rng = np.random.default_rng(0)
         with np.errstate(all="ignore"):
             narrow = tuple(np.asarray(a, np.float64).astype(np.float32) for a in arrays)

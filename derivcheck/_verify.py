@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from hypothesis import HealthCheck, Phase, example, given, settings, target
 from hypothesis import seed as hypothesis_seed
@@ -37,6 +38,7 @@ from derivcheck.inputs import (
     draw_batch,
     no_subnormals,
     point_strategy,
+    point_width,
 )
 from derivcheck.profiles import Profile, profile_named, search_seed
 from derivcheck.results import RATIO_LOG10_EDGES, Result, SearchSummary, Verdict, ratio_histogram
@@ -107,7 +109,7 @@ def _search(claim: Claim, domain: Domain, dtype: str, prof: Profile, examples: i
     if domain.strategy is not None:
         return _search_strategy(claim, domain, dtype, prof, examples, seed, placement, precision)
     checker = _checker_for(claim, domain, dtype, placement, precision)
-    np_dtype = np.dtype(dtype)
+    np_dtype = jnp.dtype(dtype)
     tally = SearchTally()
     first_failure: list[tuple[int, tuple[np.ndarray, ...]]] = []
     validated: set[int] = set()
@@ -186,7 +188,7 @@ def _search_strategy(claim: Claim, domain: Domain, dtype: str, prof: Profile, ex
     example, plus its directions; the point is checked with its kink variants (every element
     of a kinked argument set to each kink value, DESIGN.md principle 5); a failure is shrunk
     by Hypothesis itself."""
-    np_dtype = np.dtype(dtype)
+    np_dtype = jnp.dtype(dtype)
     names = tuple(a.name for a in domain.args)
     kinks = [(i, v) for i, a in enumerate(domain.args) for v in a.kinks]
     if len(kinks) + 2 > STRATEGY_BATCH:
@@ -201,8 +203,9 @@ def _search_strategy(claim: Claim, domain: Domain, dtype: str, prof: Profile, ex
         extra = domain.directions({n: jax.ShapeDtypeStruct(x.shape, np_dtype) for n, x in zip(names, point)}) \
             if domain.directions else {}
         state["extra"] = tuple(extra)
-        point += tuple(data.draw(KINDS["direction"].point(s.shape, DIRECTION_BOUND, np.finfo(np_dtype).bits),
-                                 label=n).astype(np_dtype) for n, s in extra.items())
+        width = point_width(np_dtype)
+        point += tuple(no_subnormals(data.draw(KINDS["direction"].point(s.shape, DIRECTION_BOUND, width), label=n),
+                                     np_dtype) for n, s in extra.items())
         shapes = tuple(jax.ShapeDtypeStruct(x.shape, np_dtype) for x in point)
         if "checker" not in state:
             state["closed_form"] = usable_closed_form(claim.closed_form, shapes, claim.id)
@@ -251,7 +254,7 @@ def _fails_at(checker, point: tuple[np.ndarray, ...], batch: int, placement) -> 
 
 def _counterexample(claim, domain, dtype, prof, seed, placement, checker, found, shrink) -> dict[str, Any]:
     """Shrink a failure to a minimal input with Hypothesis; fall back to the one found."""
-    np_dtype = np.dtype(dtype)
+    np_dtype = jnp.dtype(dtype)
     if shrink:
         bucket, point, shrunk = _shrink(domain, np_dtype, prof, seed, placement, checker, found)
     else:
@@ -275,7 +278,7 @@ def _shrink(domain, np_dtype, prof, seed, placement, checker, found):
     budget = max(prof.shrink_examples // len(order), 1)
     def probe_for(bucket: int):
         def probe(args):
-            args = tuple(np.asarray(a, np.float64).astype(np_dtype) for a in args)
+            args = tuple(no_subnormals(np.asarray(a, np.float64), np_dtype) for a in args)
             if _fails_at(checker, args, prof.points, placement):
                 raise _Counterexample(bucket, args)
 

@@ -103,7 +103,8 @@ def _add_selection(parser: argparse.ArgumentParser, *, dtype_default: str | None
                              "(derivcheck.independence; refused by default)")
     parser.add_argument("--document", help=_DOCUMENT_HELP)
     parser.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
-    parser.add_argument("--dtype", choices=("float32", "float64", "all"), default=dtype_default)
+    parser.add_argument("--dtype", choices=(*DTYPE_NAMES, "all", "every"), default=dtype_default,
+                        help="all: float32 and float64 (the gate); every: all four")
 
 
 def _add_shard(parser: argparse.ArgumentParser, help_text: str = _SHARD_HELP) -> None:
@@ -127,7 +128,14 @@ def _placement(args):
     return placement_for(args.device, mesh=args.mesh, reference_device=args.reference_device)
 
 
+#: The checked dtypes, by name; ``all`` is the gate's pair, ``every`` all four (README,
+#: "Devices and precision": bfloat16 and float16 are opted into, not gated by default).
+DTYPE_NAMES = ("float32", "float64", "bfloat16", "float16")
+
+
 def _dtypes(choice: str | None) -> tuple[str, ...]:
+    if choice == "every":
+        return DTYPE_NAMES
     return ("float32", "float64") if choice in (None, "all") else (choice,)
 
 

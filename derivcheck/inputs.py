@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import jax.numpy as jnp
 import numpy as np
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from derivcheck.claims import Arg, Domain
 
 __all__ = [
     "KINDS", "REGIMES", "BatchPlan", "batch_plans", "buckets_by_size", "draw_batch", "no_subnormals", "point_strategy",
+    "point_width",
 ]
 
 #: How magnitudes are spread. ``unit``: standard normal; ``small``: log-uniform 1e-8 .. 1e-2;
@@ -233,9 +235,17 @@ KINDS: dict[str, Kind] = {
 
 
 def no_subnormals(x: np.ndarray, dtype) -> np.ndarray:
-    """``x`` in ``dtype`` with subnormals set to 0 (accelerators may flush them)."""
-    tiny = np.finfo(dtype).tiny
-    return np.where(np.abs(x) < tiny, 0.0, x).astype(dtype)
+    """``x`` in ``dtype`` with subnormals set to 0 (accelerators may flush them), also
+    where rounding to ``dtype`` makes one (float16's subnormals lie below 6.1e-5)."""
+    tiny = float(jnp.finfo(dtype).tiny)
+    rounded = np.asarray(x).astype(dtype)
+    return np.where(np.abs(rounded.astype(np.float64)) < tiny, 0.0, rounded).astype(dtype)
+
+
+def point_width(dtype) -> int:
+    """Hypothesis's float width for single points of ``dtype``: 64 or 32; bfloat16 and
+    float16 points are float32 values rounded to the dtype (:func:`no_subnormals`)."""
+    return 64 if jnp.dtype(dtype) == np.float64 else 32
 
 
 def _inject_kinks(rng, x: np.ndarray, kinks: tuple[float, ...]) -> np.ndarray:
@@ -268,7 +278,7 @@ def draw_batch(
 
 def point_strategy(domain: Domain, *, dtype, bucket: int) -> st.SearchStrategy[tuple[np.ndarray, ...]]:
     """Single points of one shape bucket, element by element, for Hypothesis to shrink."""
-    width = np.finfo(dtype).bits
+    width = point_width(dtype)
     dims = domain.buckets[bucket]
     def one(arg: Arg):
         drawn = _kind_of(arg).point(domain.drawn_shape_of(arg, dims), arg.bound, width, arg.kinks)

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax.numpy as jnp
 import numpy as np
 
 from derivcheck.errors import InvalidArgument
 
-__all__ = ["DTYPE_TABLE", "SUPPORTED_DTYPES", "DtypeTolerance", "kink_offset", "tolerance_for"]
+__all__ = ["DTYPE_TABLE", "LOW_PRECISION", "SUPPORTED_DTYPES", "DtypeTolerance", "kink_offset", "largest",
+           "tolerance_for"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,15 +46,26 @@ class DtypeTolerance:
 
 
 def _entry(name: str) -> DtypeTolerance:
-    info = np.finfo(np.dtype(name))
+    info = jnp.finfo(name)  # NumPy's finfo knows neither bfloat16 nor its ml_dtypes kin
     # Underflow inside the computation is in the bounds already (one smallest normal per
     # rounding); the floor covers the final comparison of two flushed results.
     return DtypeTolerance(name, float(info.eps), safety=2.0, underflow_floor=float(info.tiny))
 
 
-#: One row per supported dtype: the only place tolerance constants live.
-DTYPE_TABLE: dict[str, DtypeTolerance] = {name: _entry(name) for name in ("float32", "float64")}
+#: One row per supported dtype: the only place tolerance constants live. The rows follow
+#: from each format: eps = 2**-23 (float32), 2**-52 (float64), 2**-7 (bfloat16: float32's
+#: range, 8 significand bits), 2**-10 (float16: 11 bits, largest finite 65504, subnormal
+#: below 6.1e-5, the floor).
+DTYPE_TABLE: dict[str, DtypeTolerance] = {name: _entry(name) for name in ("float32", "float64", "bfloat16", "float16")}
 SUPPORTED_DTYPES = tuple(DTYPE_TABLE)
+#: The dtypes narrower than float32: no float32 autodiff diagnostic, inputs drawn as float32
+#: values rounded to the dtype.
+LOW_PRECISION = ("bfloat16", "float16")
+
+
+def largest(dtype: str) -> float:
+    """The largest finite value of ``dtype`` (65504 for float16)."""
+    return float(jnp.finfo(dtype).max)
 
 
 def tolerance_for(dtype: str) -> DtypeTolerance:
