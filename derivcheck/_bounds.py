@@ -47,6 +47,7 @@ from jax import lax
 from jax.extend import core
 
 from derivcheck import _linalg_bounds
+from derivcheck._narrow import ONCE_ROUNDED_UNITS, NarrowArithmetic
 
 __all__ = [
     "ROUNDING_UNITS",
@@ -118,23 +119,44 @@ def _eps(x: Any) -> float:
 # operations per operation of the checked function, so this is most of the tracing time.
 
 
-def _rounding(x: Any, units: float, terms: Any = None) -> jax.Array:
+def _rounding(x: Any, units: float, terms: Any = None, *, computed_in: Any = None) -> jax.Array:
     """Error of rounding ``x`` (or a sum of ``terms``): relative part plus underflow part.
 
     The model with underflow is fl(a op b) = (a op b)(1 + d) + h with |d| <= u eps and
     |h| <= tiny (Higham, §2.1): a result flushed to zero loses up to the smallest normal.
+    ``computed_in``: the dtype whose eps and tiny apply, if not ``x``'s own (a bfloat16
+    sum accumulated in float32, :mod:`derivcheck._narrow`).
     """
     if units == 0:
         return _zeros_like(x)
     magnitude = _magnitude(x) if terms is None else terms
-    tiny = float(jnp.finfo(jnp.result_type(x)).tiny)
-    err = lax.add(lax.mul(magnitude, units * _eps(x)), units * tiny)
+    info = jnp.finfo(jnp.result_type(x) if computed_in is None else computed_in)
+    err = lax.add(lax.mul(magnitude, units * float(info.eps)), units * float(info.tiny))
     # Non-finite results keep apart why: an overflow (an infinite result or term) gets a NaN
     # bound, which every later operation keeps, so that it fails where the truth is in
     # range; a NaN result of finite operands (0/0 of rounded zeros) an infinite one, a
     # value its own arithmetic does not fix (derivcheck._checker._excused).
     return lax.select(lax.ne(magnitude, magnitude), lax.full_like(err, jnp.inf),
                       lax.select(lax.eq(magnitude, jnp.inf), lax.full_like(err, jnp.nan), err))
+
+
+def _by_origin_of_nan(out: Any, err: jax.Array, operands: Sequence[Any]) -> jax.Array:
+    """A NaN result's own rounding term, by where the NaN comes from: carried in by a NaN
+    operand, nothing new (the operand's bound says why it is NaN; a NaN constant is exact
+    and fails where the truth is finite); made from an infinity (0 * inf, inf - inf), an
+    overflow, NaN; made from finite operands (0/0 of rounded zeros), unbounded, as
+    :func:`_rounding` has it."""
+    floats = [jnp.asarray(v) for v in operands if _is_float(v)]
+    if not floats:
+        return err
+    shape = jnp.shape(out)
+    nan_in = inf_in = lax.full(shape, False, jnp.bool_)
+    for v in floats:
+        nan_in = lax.bitwise_or(nan_in, _to_shape(lax.ne(v, v), shape))
+        inf_in = lax.bitwise_or(inf_in, _to_shape(lax.eq(lax.abs(v), lax.full_like(v, jnp.inf)), shape))
+    is_nan = lax.ne(out, out)
+    err = lax.select(lax.bitwise_and(is_nan, inf_in), lax.full_like(err, jnp.nan), err)
+    return lax.select(lax.bitwise_and(is_nan, nan_in), lax.full_like(err, 0.0), err)
 
 
 def _magnitude(x: Any) -> jax.Array:
@@ -217,7 +239,9 @@ def _elementwise(eqn, invals, inerrs, units: float | None = None):
     if not _is_float(out):  # integer arithmetic (index computations) is exact
         return [out], [None]
     units = ROUNDING_UNITS[prim.name] if units is None else units
-    err = _rounding(out, units)
+    if _rounded_once(prim.name, out):
+        units = min(units, ONCE_ROUNDED_UNITS)
+    err = _by_origin_of_nan(out, _rounding(out, units), invals)
     inerrs = [None if e is None else _to_shape(e, jnp.shape(out)) for e in inerrs]
     carried = [e for e in inerrs if e is not None]
     if not carried:
@@ -236,9 +260,14 @@ def _elementwise(eqn, invals, inerrs, units: float | None = None):
     # Derivative coefficients in float64, like the bounds: in float32, -b/a**2 for b/a
     # overflows once a**2 underflows, while the error it scales stays finite.
     wide = [lax.convert_element_type(v, BOUND_DTYPE) if _is_float(v) else v for v in invals]
+    own = err
     for coefficient, error in zip(_coefficients(eqn, wide), inerrs):
         if error is not None:
             err = lax.add(err, _to_shape(_scaled(coefficient, error), err.shape))
+    if prim.name == "sqrt":
+        # |sqrt(x + d) - sqrt(x)| <= sqrt(|d|) as well: finite where first order is not, at a
+        # rounded zero (the norm of a gradient bfloat16 rounds to zero).
+        err = lax.min(err, lax.add(own, lax.sqrt(inerrs[0])))
     return [out], [_with_cross_term(prim.name, eqn.params, err, inerrs)]
 
 
@@ -278,7 +307,7 @@ def _convert(eqn, invals, inerrs):
     if jnp.result_type(value) == jnp.bool_:  # a decision in doubt as a 0/1 mask: maybe the other
         return [out], [lax.convert_element_type(error, BOUND_DTYPE)]
     narrowing = jnp.finfo(jnp.result_type(out)).bits < jnp.finfo(jnp.result_type(value)).bits
-    err = lax.add(error, _rounding(out, 1 if narrowing else 0)) if narrowing else error
+    err = lax.add(error, _by_origin_of_nan(out, _rounding(out, 1), [value])) if narrowing else error
     return [out], [err]
 
 
@@ -305,8 +334,13 @@ def _doubt(distance: jax.Array, error: jax.Array, like: Any) -> jax.Array:
     return lax.bitwise_and(lax.lt(distance, error), beyond)
 
 
-def _comparison(eqn, invals, inerrs):
+def _comparison(eqn, invals, inerrs, decided_by=None):
+    """A comparison and its doubt. ``decided_by``: the operands (values, errors) whose order
+    decides it when it compares an extreme with one of its own operands
+    (:func:`_decided_by`)."""
     out = eqn.primitive.bind(*invals, **eqn.params)
+    if decided_by is not None:
+        invals, inerrs = decided_by
     errors = [e for e in inerrs if e is not None]
     if not errors or not all(_is_float(v) for v in invals):
         return [out], [None]
@@ -358,26 +392,47 @@ def _sign(eqn, invals, inerrs):
     return [out], [lax.select(doubt, lax.full_like(error, 2.0), _zeros_like(out))]
 
 
-def _summation(eqn, invals, inerrs, terms: int):
+def _summation(eqn, invals, inerrs, terms: int, probed: bool = False):
     """A sum of at most ``terms`` terms per output (a reduction, a running or windowed sum):
     the recursive-summation bound (K - 1) eps sum|x|, whatever the order, plus the terms'
-    own errors summed alike."""
+    own errors summed alike. ``probed``: an operation the platform's probe of narrow
+    dtypes covers (a reduction, not a running or windowed sum)."""
     (value,), (error,) = invals, inerrs
     out = eqn.primitive.bind(value, **eqn.params)
     if not _is_float(out):  # counting (a determinant's pivot parity) is exact
         return [out], [None]
-    err = _rounding(out, max(terms - 1, 0), eqn.primitive.bind(_magnitude(value), **eqn.params))
+    err = _accumulation(out, max(terms - 1, 0), eqn.primitive.bind(_magnitude(value), **eqn.params), probed)
     if error is not None:
         err = lax.add(err, eqn.primitive.bind(error, **eqn.params))
     return [out], [err]
 
 
+def _accumulation(out, terms: int, magnitudes, probed: bool) -> jax.Array:
+    """The rounding of a sum of ``terms`` terms of total magnitude ``magnitudes``: the
+    recursive-summation bound in the result's dtype, or, where the platform accumulates
+    a narrow dtype in float32 (:mod:`derivcheck._narrow`), float32's bound and one final
+    rounding."""
+    narrow = _NARROW.get()
+    if (not probed or narrow is None or not narrow.wide_accumulation
+            or jnp.result_type(out) != jnp.dtype(narrow.dtype)):
+        return _rounding(out, terms, magnitudes)
+    return lax.add(_rounding(out, ONCE_ROUNDED_UNITS), _rounding(out, terms, magnitudes, computed_in=jnp.float32))
+
+
+def _rounded_once(name: str, out: Any) -> bool:
+    """Whether the platform computes ``name`` in float32 and rounds once to ``out``'s narrow
+    dtype (:mod:`derivcheck._narrow`)."""
+    narrow = _NARROW.get()
+    return narrow is not None and name in narrow.once_rounded and jnp.result_type(out) == jnp.dtype(narrow.dtype)
+
+
 def _reduce_sum(eqn, invals, inerrs):
-    return _summation(eqn, invals, inerrs, math.prod(np.shape(invals[0])[a] for a in eqn.params["axes"]))
+    return _summation(eqn, invals, inerrs, math.prod(np.shape(invals[0])[a] for a in eqn.params["axes"]), probed=True)
 
 
-def _contraction(eqn, invals, inerrs, terms: int):
-    """A bilinear contraction (dot_general, conv) whose outputs each sum ``terms`` products."""
+def _contraction(eqn, invals, inerrs, terms: int, probed: bool = False):
+    """A bilinear contraction (dot_general, conv) whose outputs each sum ``terms`` products;
+    ``probed`` as for :func:`_summation` (a matrix product, not a convolution)."""
     (a, b), (ea, eb) = invals, inerrs
     out = eqn.primitive.bind(a, b, **eqn.params)
     params = dict(eqn.params, preferred_element_type=BOUND_DTYPE)
@@ -387,7 +442,7 @@ def _contraction(eqn, invals, inerrs, terms: int):
 
     abs_a, abs_b = _magnitude(a), _magnitude(b)
     magnitudes = contract(abs_a, abs_b)
-    err = _rounding(out, terms, magnitudes)
+    err = _accumulation(out, terms, magnitudes, probed)
     # Operands rounded to a narrower format first: |fl(a) fl(b) - ab| <= (2u + u^2)|a||b|.
     unit = matmul_input_unit(_PLATFORM.get(), eqn.params.get("precision"), jnp.result_type(a))
     if unit:
@@ -403,11 +458,13 @@ def _contraction(eqn, invals, inerrs, terms: int):
 
 def _dot_general(eqn, invals, inerrs):
     (contract_a, _), _ = eqn.params["dimension_numbers"]
-    return _contraction(eqn, invals, inerrs, math.prod(np.shape(invals[0])[d] for d in contract_a))
+    return _contraction(eqn, invals, inerrs, math.prod(np.shape(invals[0])[d] for d in contract_a), probed=True)
 
 
 # The platform the traced function will run on: it decides how float32 matmuls round.
 _PLATFORM: contextvars.ContextVar[str] = contextvars.ContextVar("derivcheck_platform", default="cpu")
+# How that platform computes the checked narrow dtype, where one is checked (_narrow).
+_NARROW: contextvars.ContextVar[NarrowArithmetic | None] = contextvars.ContextVar("derivcheck_narrow", default=None)
 
 #: Unit roundoff of the float32 *operands* of a matrix product at reduced precision, per
 #: platform: GPUs round them to TensorFloat-32 (10 mantissa bits, u = 2^-11), TPUs to
@@ -659,7 +716,8 @@ def _estimated(eqn, invals, inerrs):
 
     Own rounding: the operation evaluated on the operands in float64 and in float32; the
     difference, rescaled from float32's epsilon to the result's (first-order rounding is
-    linear in epsilon), and never less than :math:`n\,\epsilon\,|out|` with n the size of the
+    linear in epsilon), or the same next to the operands where larger (an elementwise
+    kernel, :func:`_kernel_noise`), and never less than :math:`n\,\epsilon\,|out|` with n the size of the
     last axis (the :math:`\gamma_n` of a backward-stable matrix algorithm at condition 1).
     Carried error: the largest change of the float64 result when every operand moves by its
     carried error, all in one direction or with alternating signs. Recorded in
@@ -690,6 +748,7 @@ def _estimated(eqn, invals, inerrs):
 
     wide = rebound(BOUND_DTYPE)
     narrow = rebound(jnp.float32)
+    noise = _kernel_noise(rebound, invals, outs) if not fixed_dtype else None
     moves = []
     if any(e is not None for e in inerrs):
         for sign in _ESTIMATE_SIGNS:
@@ -705,6 +764,8 @@ def _estimated(eqn, invals, inerrs):
         n = np.shape(out)[-1] if np.ndim(out) else 1
         scale = _eps(out) / float(jnp.finfo(jnp.float32).eps)
         observed = lax.mul(lax.abs(lax.sub(narrow[k], wide[k])), scale)
+        if noise is not None:
+            observed = lax.max(observed, lax.mul(noise[k], scale))
         own = _rounding(out, max(n, 1))
         own = lax.select(lax.is_finite(observed), lax.max(own, observed), own)
         err = own
@@ -713,6 +774,40 @@ def _estimated(eqn, invals, inerrs):
             err = lax.add(err, lax.select(lax.is_finite(change), change, lax.full_like(change, jnp.inf)))
         errs.append(err)
     return outs, errs
+
+
+#: Relative moves, in float32 ulps, of the operands at which an elementwise kernel's
+#: rounding is measured besides the operands themselves (:func:`_kernel_noise`).
+_NOISE_ULPS = tuple(sign * float(round(1.4**k)) for k in range(2, 26) for sign in (-1.0, 1.0))
+
+
+def _kernel_noise(rebound, invals, outs):
+    r"""The float32 rounding of an elementwise kernel next to its operands: the largest
+    :math:`|f_{32}(x') - f_{64}(x')|` over operands :math:`x'` moved by a few float32 ulps.
+
+    XLA compiles one kernel differently in different fusions (float32 lgamma(2) is 0 in
+    one, 4 ulps of 1 in another; lgamma(1.3734) off by 2 ulps of 1 alone, by 6 fused with
+    its bound), so its error at the operand itself, measured in one compilation, can miss
+    the other's. The error is the absolute noise of the terms the kernel sums (up to 10
+    ulps of 1 near lgamma's minimum, 26 near 3.9, measured on 200,001 points in [1, 4]),
+    which the neighbours share (the magnitudes of the terms barely move within 4,500 ulps):
+    the largest over 48 of them stands for it. Operations that are not elementwise (a
+    decomposition, a cumulative product): None, their rounding is measured at the operands.
+    """
+    floats = [v for v in invals if _is_float(v)]
+    if len(outs) != 1 or not floats or any(np.shape(v) != np.shape(outs[0]) for v in floats):
+        return None
+    noise = None
+    for ulps in _NOISE_ULPS:
+        factor = 1.0 + ulps * float(jnp.finfo(jnp.float32).eps)
+        moved = [lax.convert_element_type(lax.mul(lax.convert_element_type(v, BOUND_DTYPE), factor), jnp.float32)
+                 if _is_float(v) else None for v in invals]
+        wide = rebound(BOUND_DTYPE, [None if m is None else lax.convert_element_type(m, BOUND_DTYPE) for m in moved])
+        narrow = rebound(jnp.float32, moved)
+        here = lax.abs(lax.sub(narrow[0], wide[0]))
+        here = lax.select(lax.is_finite(here), here, lax.full_like(here, 0.0))
+        noise = here if noise is None else lax.max(noise, here)
+    return [noise]
 
 
 def _wide(*values):
@@ -871,9 +966,39 @@ def constant_rounding(value: Any) -> np.ndarray | None:
     return (np.abs(c.astype(np.float64)) * float(jnp.finfo(c.dtype).eps) * long).astype(np.float64)
 
 
+def _same_atom(u, w) -> bool:
+    """Whether two jaxpr atoms denote one value: one variable, or equal literals."""
+    if isinstance(u, core.Var) and isinstance(w, core.Var):
+        return u is w
+    if isinstance(u, core.Literal) and isinstance(w, core.Literal):
+        return bool(np.shape(u.val) == np.shape(w.val) and np.array_equal(u.val, w.val))
+    return False
+
+
+def _decided_by(eqn, extremes: dict[Any, tuple[Any, Any]]) -> tuple[Any, Any] | None:
+    """The atoms whose order decides a comparison of an extreme with one of its operands.
+
+    ``x == max(x, q)`` holds exactly when ``x >= q``: the two sides are one value wherever
+    the comparison is true, so its doubt is that of ``x`` against ``q``, not of two
+    independently rounded values (JAX's derivative of ``maximum``, ``minimum`` and ``clip``
+    asks exactly this; charged as independent, every point of a hinge loss was in doubt)."""
+    if eqn.primitive.name not in _COMPARISONS or len(eqn.invars) != 2:
+        return None
+    x, y = eqn.invars
+    for extreme, other in ((y, x), (x, y)):
+        if isinstance(extreme, core.Var) and extreme in extremes:
+            p, q = extremes[extreme]
+            if _same_atom(other, p):
+                return p, q
+            if _same_atom(other, q):
+                return q, p
+    return None
+
+
 def _eval_jaxpr(jaxpr: core.Jaxpr, consts: Sequence[Any], args, errs):
     values: dict[Any, Any] = {}
     errors: dict[Any, Any] = {}
+    extremes: dict[Any, tuple[Any, Any]] = {}  # max/min outputs: their two operands
 
     def read(var):
         if isinstance(var, core.Literal):
@@ -889,7 +1014,18 @@ def _eval_jaxpr(jaxpr: core.Jaxpr, consts: Sequence[Any], args, errs):
         # Booleans carry their doubt (a comparison's, :func:`_comparison`) as their error.
         inerrs = tuple(e if _is_float(v) or jnp.result_type(v) == jnp.bool_ else None
                        for v, e in zip(invals, inerrs))
-        outs, out_errs = _rule(eqn.primitive.name)(eqn, list(invals), list(inerrs))
+        decided = _decided_by(eqn, extremes)
+        if eqn.primitive.name in _COMPARISONS and _same_atom(*eqn.invars):
+            # x != x tests for NaN: one value on both sides, never in doubt.
+            outs, out_errs = [eqn.primitive.bind(*invals, **eqn.params)], [None]
+        elif decided is not None:
+            pair = [read(v) for v in decided]
+            outs, out_errs = _comparison(eqn, list(invals), list(inerrs),
+                                         decided_by=([v for v, _ in pair], [e for _, e in pair]))
+        else:
+            outs, out_errs = _rule(eqn.primitive.name)(eqn, list(invals), list(inerrs))
+        if eqn.primitive.name in ("max", "min") and len(eqn.invars) == 2:
+            extremes[eqn.outvars[0]] = tuple(eqn.invars)
         for var, out, err in zip(eqn.outvars, outs, out_errs):
             values[var], errors[var] = out, err
     results = [read(v) for v in jaxpr.outvars]
@@ -945,20 +1081,23 @@ def at_a_tie(fn: Callable[..., Any], *args: Any) -> jax.Array:
     return _ties_in(closed.jaxpr, closed.consts, flat)[1]
 
 
-def evaluate_with_bound(fn: Callable[..., Any], *args: Any, platform: str = "cpu") -> tuple[Any, Any]:
+def evaluate_with_bound(fn: Callable[..., Any], *args: Any, platform: str = "cpu",
+                        narrow: NarrowArithmetic | None = None) -> tuple[Any, Any]:
     """Evaluate ``fn(*args)`` and a first-order bound on its rounding error.
 
     The arguments are taken as exact (they are the point being checked). Returns the output
     pytree and a pytree of the same structure holding, per element, a float64 upper bound
     on the absolute rounding error of that element. ``platform`` is where the result will
     run: float32 matrix products below HIGHEST precision round their operands there
-    (:func:`matmul_input_unit`).
+    (:func:`matmul_input_unit`). ``narrow``: how it computes bfloat16 or float16, where its
+    probe found better than the worst case (:func:`derivcheck._narrow.narrow_arithmetic`).
     """
-    token = _PLATFORM.set(platform)
+    token, narrow_token = _PLATFORM.set(platform), _NARROW.set(narrow)
     try:
         return _evaluate_with_bound(fn, *args)
     finally:
         _PLATFORM.reset(token)
+        _NARROW.reset(narrow_token)
 
 
 def _evaluate_with_bound(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:

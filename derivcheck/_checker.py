@@ -21,9 +21,10 @@ import numpy as np
 
 from derivcheck._bounds import at_a_tie, evaluate_with_bound, recording_estimates
 from derivcheck._host import HostClosedForm
+from derivcheck._narrow import NarrowArithmetic, narrow_arithmetic
 from derivcheck._timing import phase
 from derivcheck.errors import ClaimError
-from derivcheck.tolerance import kink_offset, largest, tolerance_for
+from derivcheck.tolerance import LOW_PRECISION, kink_offset, largest, tolerance_for
 
 __all__ = [
     "Checker", "ClaimError", "PointMetrics", "batched_checker", "explain_point", "output_names", "output_shape",
@@ -36,6 +37,10 @@ class PointMetrics:
 
     failed: np.ndarray  # some element is outside tolerance, or non-finite where ref is finite
     undecided: np.ndarray  # some element's reference or bound is non-finite; no failure
+    #: undecided only because the closed form's own arithmetic fixes nothing there: 0/0 of
+    #: values its dtype rounded to zero (a bfloat16 direction of a tiny gradient), where the
+    #: truth is known
+    unresolved: np.ndarray
     cf_nonfinite: np.ndarray
     ref_nonfinite: np.ndarray
     abs_error: np.ndarray  # max |cf - ref| over decided, finite elements
@@ -245,24 +250,26 @@ def _batched(fn: Callable[..., Any]) -> Callable[..., Any]:
     return batched
 
 
-def _traced_with_bound(fn, batch, platform: str, estimated_into: set[str]):
+def _traced_with_bound(fn, batch, platform: str, estimated_into: set[str], narrow=None):
     with recording_estimates() as estimated, phase("bound interpreter"):
-        out = evaluate_with_bound(_batched(fn), *batch, platform=platform)
+        out = evaluate_with_bound(_batched(fn), *batch, platform=platform, narrow=narrow)
     estimated_into |= estimated
     return out
 
 
 @functools.lru_cache(maxsize=CLOSED_FORM_STAGES)
-def _closed_form_stage(closed_form: Callable[..., Any], platform: str, precision: str):
+def _closed_form_stage(closed_form: Callable[..., Any], platform: str, precision: str,
+                       narrow: NarrowArithmetic | None = None):
     """Batch of inputs in the checked dtype -> closed form and its error bound (rows, f64).
 
     Traced (on first call) under ``precision``: the key keeps the two precisions apart.
+    ``narrow``: how the platform computes the checked bfloat16 or float16 (its probe).
     """
 
     estimated: set[str] = set()
 
     def stage(*batch):
-        cf, bound = _traced_with_bound(closed_form, batch, platform, estimated)
+        cf, bound = _traced_with_bound(closed_form, batch, platform, estimated, narrow)
         return _rows(cf), _rows(bound)
 
     return _Stage(_compiled(stage, platform), estimated)
@@ -364,15 +371,16 @@ _EXACT_FLOORS = 64
 
 
 def undetermined(lower, upper, ref_bound):
-    r"""Where the truth is zero within its own rounding: :math:`0 \in [lo - S E_{ref}, hi + S E_{ref}]`
-    with :math:`E_{ref}` beyond the underflow floors. There the float64 reference has not
-    even fixed the sign (a direction :math:`\delta / \lVert\delta
-Vert` at a :math:`\delta`
-    that is 0 up to rounding), and a non-finite closed form (0/0 in its own dtype) is
-    undecided, not failed. A finite closed form is compared as always."""
+    r"""Where the truth is zero within its own rounding: both one-sided values within
+    :math:`S E_{ref}` of 0, :math:`|lo|, |hi| \le S E_{ref}`, with :math:`E_{ref}` beyond the
+    underflow floors. There the float64 reference has not even fixed the sign (a direction
+    :math:`\delta / \lVert\delta\rVert` at a :math:`\delta` that is 0 up to rounding), and a
+    non-finite closed form (0/0 in its own dtype) is undecided, not failed. A kink's interval
+    that merely contains 0 (ReLU's [0, 1]) is known. A finite closed form is compared as
+    always."""
     reach = tolerance_for("float64").safety * ref_bound
     floor = _EXACT_FLOORS * float(np.finfo(np.float64).tiny)
-    return (lower - reach <= 0) & (upper + reach >= 0) & (reach > floor)
+    return (jnp.abs(lower) <= reach) & (jnp.abs(upper) <= reach) & (reach > floor)
 
 
 @functools.lru_cache(maxsize=16)
@@ -411,9 +419,12 @@ def _metrics_stage(dtype: str, platform: str):
         def worst(x):
             return jnp.max(x, axis=1, initial=zero)
 
+        undecided = jnp.any(~decided, axis=1) & ~jnp.any(bad, axis=1)
+        own_zeros = judged & ~unknown & jnp.isnan(cf) & (tol == jnp.inf)
         return {
             "failed": jnp.any(bad, axis=1),
-            "undecided": jnp.any(~decided, axis=1) & ~jnp.any(bad, axis=1),
+            "undecided": undecided,
+            "unresolved": undecided & jnp.all(decided | own_zeros, axis=1),
             "cf_nonfinite": jnp.any(~cf_finite, axis=1),
             "ref_nonfinite": jnp.any(~ref_finite, axis=1),
             "abs_error": worst(jnp.where(compared, distance, 0.0)),
@@ -474,11 +485,17 @@ class Checker:
         ``host closed form`` for a closed form run on the host."""
         host = isinstance(self.closed_form, HostClosedForm)
         closed_form = self.closed_form.through_jax if host else self.closed_form
-        names = set(_closed_form_stage(closed_form, self.platform, self.precision).estimated)
+        names = set(_closed_form_stage(closed_form, self.platform, self.precision, self.narrow).estimated)
         names |= self._reference().estimated
         if host and not self.closed_form.traced_faithful:
             names.add("host closed form (rounding measured)")
         return tuple(sorted(names))
+
+    @property
+    def narrow(self) -> NarrowArithmetic | None:
+        """How the platform computes the checked dtype, where it is bfloat16 or float16: the
+        bound charges what its probe found (:mod:`derivcheck._narrow`)."""
+        return narrow_arithmetic(self.platform, self.dtype) if self.dtype in LOW_PRECISION else None
 
     def _reference(self) -> _Stage:
         return _reference_stage(self.reference, self.reference_right, self.kinks,
@@ -496,7 +513,7 @@ class Checker:
                 cf = self._host_side(arrays, placement, ref[2])
             else:
                 narrow = placement.put(tuple(arrays))
-                cf = _closed_form_stage(self.closed_form, self.platform, self.precision)(*narrow)
+                cf = _closed_form_stage(self.closed_form, self.platform, self.precision, self.narrow)(*narrow)
         return cf, tuple(ref), (in_float32 if self.dtype == "float32" else None)
 
     def _host_side(self, arrays, placement, reference_bound):
@@ -506,7 +523,7 @@ class Checker:
         host = tuple(np.asarray(a) for a in arrays)
         values = _rows(placement.put(host_cf.batch(host)))
         if host_cf.traceable(tuple(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in host)):
-            traced, bound = _closed_form_stage(host_cf.through_jax, self.platform, self.precision)(
+            traced, bound = _closed_form_stage(host_cf.through_jax, self.platform, self.precision, self.narrow)(
                 *placement.put(tuple(arrays)))
             if bool(_faithful_stage(self.dtype, self.platform)(values, traced, bound)):
                 host_cf.traced_faithful = True

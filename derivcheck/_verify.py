@@ -76,7 +76,8 @@ class SearchTally:
     """The running totals of one search, batch by batch, and its summary at the end."""
 
     def __init__(self) -> None:
-        self.counts = dict(points=0, failures=0, undecided=0, cf_nonfinite=0, ref_nonfinite=0, reference_varied=0)
+        self.counts = dict(points=0, failures=0, undecided=0, unresolved=0, cf_nonfinite=0, ref_nonfinite=0,
+                           reference_varied=0)
         self.worst = dict(max_abs_error=0.0, max_rel_error=0.0, max_error_ratio=0.0, autodiff_error=0.0)
         self.histogram = np.zeros(len(RATIO_LOG10_EDGES) + 1, np.int64)
 
@@ -84,7 +85,7 @@ class SearchTally:
         decided = ~m.failed & ~m.undecided
         self.counts["points"] += int(decided.sum() + m.failed.sum())
         self.counts["reference_varied"] += int(m.ref_varies.sum())
-        for key in ("failures", "undecided", "cf_nonfinite", "ref_nonfinite"):
+        for key in ("failures", "undecided", "unresolved", "cf_nonfinite", "ref_nonfinite"):
             self.counts[key] += int(getattr(m, "failed" if key == "failures" else key).sum())
         for key, values in (("max_abs_error", m.abs_error), ("max_rel_error", m.rel_error),
                             ("max_error_ratio", m.ratio), ("autodiff_error", m.autodiff_error)):
@@ -478,6 +479,7 @@ def result_of(claim: Claim, dtype: str, placement: Placement, inside: SearchSumm
         device=describe(placement.device), reference_device=describe(placement.reference_devices[0]),
         mesh=placement.width, expected=claim.expected,
         verdict=verdict, detail=detail, points=inside.points, undecided=inside.undecided,
+        unresolved=inside.unresolved,
         max_abs_error=inside.max_abs_error, max_rel_error=inside.max_rel_error,
         max_error_ratio=inside.max_error_ratio, autodiff_error=inside.autodiff_error,
         counterexample=inside.counterexample, outside=outside, seed=seed, profile=profile,

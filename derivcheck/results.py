@@ -95,6 +95,9 @@ class SearchSummary:
     #: Points whose reference differs from its batch's first point: 0 means the truth was
     #: the same at every point tried, and the check is vacuous (DESIGN.md principle 9).
     reference_varied: int = -1
+    #: Of the undecided points, those where the closed form is 0/0 of values its own dtype
+    #: rounded to zero (its bound infinite) while the truth is known.
+    unresolved: int = 0
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchSummary:
@@ -145,6 +148,10 @@ class Result:
     reference_device: str = ""
     #: How many devices each batch was sharded over (``--mesh``), from ``device`` on.
     mesh: int = 1
+    #: Of the ``undecided`` points, those where the closed form is 0/0 of values its own
+    #: dtype rounded to zero (its own bound infinite) while the truth is known: the formula
+    #: has no value in that dtype there, which says nothing about the formula.
+    unresolved: int = 0
 
     @property
     def passed(self) -> bool:

@@ -60,7 +60,7 @@ def test_unusable_closed_form_is_one_clear_error(closed_form, message):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"dtype": "float16"}, "dtype"), ({"profile": "fast"}, "profile"),
+    [({"dtype": "float8_e4m3fn"}, "dtype"), ({"profile": "fast"}, "profile"),
      ({"device": "abacus"}, "device"), ({"examples": -1}, "examples"), ({"device": "cpu:99"}, "cpu:99"),
      ({"precision": "fastest"}, "precision")],
 )

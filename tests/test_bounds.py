@@ -1,5 +1,7 @@
 """The error-bound interpreter: bounds hold for real float32 arithmetic, and are tight."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from derivcheck._bounds import evaluate_with_bound, recording_estimates
+from derivcheck._narrow import _contraction_holds, _rounded_once, narrow_arithmetic
 
 
 def _sigmoid_derivative(x):
@@ -28,6 +31,14 @@ def _network_like(x):
 
 
 FUNCTIONS = [_sigmoid_derivative, _softmax_jacobian_vector, _network_like]
+
+
+@functools.cache
+def _bounded(fn, narrow=None):
+    """``fn`` and its bound, compiled once per function and model (then once per shape):
+    a fresh jit per Hypothesis example would compile every example anew."""
+    return jax.jit(lambda x: evaluate_with_bound(fn, x, narrow=narrow))
+
 vectors = hnp.arrays(np.float32, st.integers(1, 6),
                      elements=st.floats(-30, 30, width=32, allow_subnormal=False))
 
@@ -35,7 +46,7 @@ vectors = hnp.arrays(np.float32, st.integers(1, 6),
 @pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda f: f.__name__)
 @given(x=vectors)
 def test_float32_error_never_exceeds_its_bound(fn, x):
-    value, bound = jax.jit(lambda x: evaluate_with_bound(fn, x))(jnp.asarray(x))
+    value, bound = _bounded(fn)(jnp.asarray(x))
     exact = fn(jnp.asarray(x, jnp.float64))
     error = np.abs(np.asarray(value, np.float64) - np.asarray(exact))
     assert np.all(error <= np.asarray(bound) + 1e-300), (error, bound)
@@ -151,3 +162,85 @@ def test_decompositions_are_bounded_not_estimated_and_the_bound_holds(name, n):
 def test_a_repeated_eigenvalue_leaves_its_eigenvectors_unbounded():
     _, (value_bound, vector_bound) = evaluate_with_bound(jnp.linalg.eigh, jnp.eye(3, dtype=jnp.float32))
     assert np.all(np.isinf(np.asarray(vector_bound))) and np.all(np.isfinite(np.asarray(value_bound)))
+
+
+def _relu_layer(x):
+    # A mask from a rounded sum: in bfloat16 and float16 the sum can land on the other side
+    # of 0 from its exact value, and the bound must charge the flipped mask (a branch doubt).
+    z = x[:-1] * x[1:] + x[::-1][:-1]
+    return jnp.where(z > 0, x[1:], jnp.zeros_like(x[1:])) + jnp.sign(z) * (z > 0).astype(x.dtype)
+
+
+def _dot(x):
+    # XLA's CPU accumulates bfloat16 and float16 products in float32 and rounds once at the
+    # end (derivcheck._narrow finds it); the worst case charges accumulation in the dtype.
+    W = jnp.reshape(jnp.arange(x.size * x.size, dtype=x.dtype), (x.size, x.size)) / 7
+    return W @ x + x @ W
+
+
+# float16's range: exp(8) and x**3 at 8 stay below 65504; bfloat16 has float32's.
+LOW_PRECISION_INPUTS = {"bfloat16": 30.0, "float16": 8.0}
+
+
+@pytest.mark.parametrize("model", ["worst case", "probed"])
+@pytest.mark.parametrize("dtype", sorted(LOW_PRECISION_INPUTS))
+@pytest.mark.parametrize("fn", [*FUNCTIONS, _relu_layer, _dot], ids=lambda f: f.__name__)
+@given(data=st.data())
+def test_low_precision_error_never_exceeds_its_bound(fn, dtype, model, data):
+    bound_of_inputs = LOW_PRECISION_INPUTS[dtype]
+    x = data.draw(hnp.arrays(np.float32, st.integers(2, 6),
+                             elements=st.floats(-bound_of_inputs, bound_of_inputs, width=32, allow_subnormal=False)))
+    x = jnp.asarray(x, dtype)  # rounded to the dtype: the point checked
+    x = jnp.where(jnp.abs(x.astype(jnp.float32)) < float(jnp.finfo(dtype).tiny), 0, x).astype(dtype)
+    # "probed": the model of how this machine's CPU computes the dtype, the one a check uses.
+    narrow = narrow_arithmetic("cpu", dtype) if model == "probed" else None
+    value, bound = _bounded(fn, narrow)(x)
+    exact = np.asarray(fn(x.astype(jnp.float64)))
+    error = np.abs(np.asarray(value, np.float64) - exact)
+    assert np.all(error <= np.asarray(bound) + 1e-300), (error, bound)
+
+
+def test_a_mask_flipped_by_rounding_is_charged():
+    # (1 + 2**-7)**2 - (1 + 2**-6) is 2**-14 > 0 exactly, 0 in bfloat16: the mask is wrong.
+    x = jnp.asarray([1 + 2.0**-7, 1 + 2.0**-7, -(1 + 2.0**-6), 3.0], jnp.bfloat16)
+
+    def masked(x):
+        return jnp.where(x[0] * x[1] + x[2] > 0, x[3], 0.0)
+
+    value, bound = evaluate_with_bound(masked, x)
+    assert float(value) == 0.0 and masked(x.astype(jnp.float64)) == 3.0
+    assert float(bound) >= 3.0
+
+
+def test_an_overflow_keeps_its_nan_bound_and_a_rounded_zero_ratio_an_infinite_one():
+    big = jnp.asarray([50.0], jnp.float32)
+    _, overflowed = evaluate_with_bound(lambda x: (jnp.exp(2 * x) - 1) / (jnp.exp(2 * x) + 1), big)
+    tiny_gap = jnp.asarray([1.0, 1.0 + 2.0**-9], jnp.bfloat16)  # 1 + 2**-9 rounds to 1 in bfloat16
+    value, unbounded = evaluate_with_bound(lambda x: (x[1] - x[0]) / (x[1] - x[0]), tiny_gap)
+    assert np.isnan(np.asarray(overflowed)).all()
+    assert np.isnan(np.asarray(value)) and np.asarray(unbounded) == np.inf
+
+
+def test_the_cpu_probe_finds_float32_arithmetic_and_accumulation():
+    # XLA's CPU backend, measured: correctly rounded exp, log, tanh, ... from float32, and
+    # float32 accumulation in matrix products and reductions (README, "Devices and precision").
+    for dtype in ("bfloat16", "float16"):
+        found = narrow_arithmetic("cpu", dtype)
+        assert found.wide_accumulation and {"exp", "log", "tanh", "div", "sqrt"} <= found.once_rounded
+        assert "logistic" not in found.once_rounded  # a composition in the narrow dtype: 1.08 eps
+
+
+def test_the_probe_rejects_a_second_rounding_and_narrow_accumulation():
+    exact = np.asarray([1.0 + 2.0**-9])  # halfway between two bfloat16 neighbours
+    assert _rounded_once(np.asarray([1.0]), exact, jnp.bfloat16).all()
+    assert not _rounded_once(np.asarray([1.0 + 2.0**-6]), exact, jnp.bfloat16).any()
+    # A sum accumulated in bfloat16 (as a GPU's matrix-vector kernel does), each
+    # partial sum rounded: 1 + 2**-9 is 1 in bfloat16, so 1 + 512 * 2**-9 sums to 1, not 2.
+    a = np.concatenate([[1.0], np.full(512, 2.0**-9)])
+    partial = np.float64(0)
+    for term in a:
+        partial = np.float64(jnp.bfloat16(partial + term))
+    assert not _contraction_holds(np.asarray([partial]), np.asarray([a.sum()]), np.asarray([np.abs(a).sum()]),
+                                  a.size, jnp.bfloat16)
+    assert _contraction_holds(np.asarray([np.float64(jnp.bfloat16(a.sum()))]), np.asarray([a.sum()]),
+                              np.asarray([np.abs(a).sum()]), a.size, jnp.bfloat16)

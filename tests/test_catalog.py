@@ -1,4 +1,4 @@
-"""The catalog as property tests: every claim, both dtypes, its expected verdict."""
+"""The catalog as property tests: every claim, every gated dtype, its expected verdict."""
 
 import math
 
@@ -6,13 +6,17 @@ import pytest
 
 import derivcheck
 from derivcheck.results import CONFIRMED_VERDICT
-from derivcheck.tolerance import SUPPORTED_DTYPES
+from derivcheck.tolerance import LOW_PRECISION
 
 CLAIMS = derivcheck.catalog()
 MIN_POINTS = 1000
+#: The dtypes the whole catalog gates in. float16 is not among them yet: several claims'
+#: domains (tanh by its definition up to |x| = 40, networks with inputs up to 5) reach past
+#: float16's range, and their preconditions do not yet say so per dtype (issue 16, open).
+CATALOG_DTYPES = ("float32", "float64", "bfloat16")
 
 
-@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES)
+@pytest.mark.parametrize("dtype", CATALOG_DTYPES)
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
 def test_claim_has_its_expected_verdict(claim, dtype, profile):
     result = derivcheck.verify(claim, dtype=dtype, profile=profile)
@@ -25,7 +29,10 @@ def test_claim_has_its_expected_verdict(claim, dtype, profile):
         # Undecided points (a non-finite bound) could hide a failure of a claim that holds.
         # A formula printed wrong is already shown wrong by the points that fail; its own
         # overflow (Challa's scaled-input fix in float32, near exp's limit) is reported, never compared.
-        assert result.undecided == 0
+        # In a narrow dtype, a point may have no value at all: 0/0 of a gradient bfloat16
+        # rounds to zero, where its direction is asked for; nothing else is excused.
+        excused = result.unresolved if dtype in LOW_PRECISION else 0
+        assert result.undecided == excused
     if claim.expected != "holds":
         # Every failure the suite reports carries a counterexample and a replay command.
         failing = result if claim.printed_wrong else result.outside
