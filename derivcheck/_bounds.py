@@ -249,14 +249,21 @@ def _elementwise(eqn, invals, inerrs, units: float | None = None):
     if prim.name in _UNIT_COEFFICIENTS:
         return [out], [_sum(err, *carried)]
     if prim.name in ("max", "min"):
-        # The result is one of the operands (at a tie either): its error is that operand's.
+        # The result is one of the operands (at a tie either): its error is that operand's,
+        # or, where the operands are closer than their errors and the exact values may be
+        # ordered the other way, the larger of the two (max and min move by at most the
+        # larger move of their operands: ReLU as maximum(a, 0) of an a that rounded below 0).
         a, b = invals
         pick_a, pick_b = (a >= b, b >= a) if prim.name == "max" else (a <= b, b <= a)
-        for pick, error in ((pick_a, inerrs[0]), (pick_b, inerrs[1])):
-            if error is not None:
-                pick = _to_shape(jnp.asarray(pick), error.shape)
-                err = lax.add(err, lax.select(pick, error, lax.full_like(error, 0.0)))
-        return [out], [err]
+        shape = jnp.shape(out)
+        errs = [_zeros_like(out) if e is None else _to_shape(e, shape) for e in inerrs]
+        chosen = _zeros_like(out)
+        for pick, error in ((pick_a, errs[0]), (pick_b, errs[1])):
+            chosen = lax.max(chosen, lax.select(_to_shape(jnp.asarray(pick), shape), error, _zeros_like(out)))
+        gap = lax.abs(lax.sub(*(_to_shape(lax.convert_element_type(v, BOUND_DTYPE), shape) for v in invals)))
+        either = lax.max(*errs)
+        in_doubt = lax.lt(gap, lax.add(*errs))
+        return [out], [lax.add(err, lax.select(in_doubt, either, chosen))]
     # Derivative coefficients in float64, like the bounds: in float32, -b/a**2 for b/a
     # overflows once a**2 underflows, while the error it scales stays finite.
     wide = [lax.convert_element_type(v, BOUND_DTYPE) if _is_float(v) else v for v in invals]

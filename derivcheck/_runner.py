@@ -176,11 +176,12 @@ def compare_devices(results: Sequence[Result]) -> list[dict]:
     number of points and shrink to the same counterexample; the spread of the worst
     error-to-tolerance ratio is reported beside it (identical devices give 0).
     """
-    groups: dict[tuple[str, str], list[Result]] = {}
+    # Seeds apart: another seed checks other points, so only one seed's runs can agree.
+    groups: dict[tuple[str, str, int], list[Result]] = {}
     for result in results:
-        groups.setdefault((result.id, result.dtype), []).append(result)
+        groups.setdefault((result.id, result.dtype, result.seed), []).append(result)
     rows = []
-    for (claim_id, dtype), members in groups.items():
+    for (claim_id, dtype, seed), members in groups.items():
         if len(members) < 2:
             continue
 
@@ -192,7 +193,7 @@ def compare_devices(results: Sequence[Result]) -> list[dict]:
         differing = [r.device for r in members[1:] if summary(r) != first]
         ratios = [r.max_error_ratio for r in members]
         rows.append({
-            "id": claim_id, "dtype": dtype, "devices": [r.device for r in members],
+            "id": claim_id, "dtype": dtype, "seed": seed, "devices": [r.device for r in members],
             "agree": not differing, "differing": differing,
             "verdicts": sorted({r.verdict for r in members}),
             "error_ratio_spread": max(ratios) - min(ratios),

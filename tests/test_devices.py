@@ -170,3 +170,12 @@ def test_default_precision_on_the_cpu_is_recorded_and_gives_the_same_verdict():
     assert (highest.matmul_precision, default.matmul_precision) == ("highest", "default")
     assert default.verdict == highest.verdict == derivcheck.Verdict.VERIFIED
     assert default.replay.endswith("--precision default") and "--precision" not in highest.replay
+
+
+def test_seeds_on_one_device_are_not_compared_as_devices():
+    # --seeds N: each seed checks other points; only runs of one seed on several devices agree or not.
+    one, two = (derivcheck.verify(LINEAR, dtype="float32", examples=0, seed=s) for s in (0, 1))
+    assert one.points != two.points or one.max_error_ratio != two.max_error_ratio
+    assert compare_devices([one, two]) == []
+    (row,) = compare_devices([one, dataclasses.replace(one, device="gpu:0 (simulated)"), two])
+    assert row["agree"] and row["seed"] == 0
