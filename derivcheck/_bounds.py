@@ -261,9 +261,8 @@ def _elementwise(eqn, invals, inerrs, units: float | None = None):
         for pick, error in ((pick_a, errs[0]), (pick_b, errs[1])):
             chosen = lax.max(chosen, lax.select(_to_shape(jnp.asarray(pick), shape), error, _zeros_like(out)))
         gap = lax.abs(lax.sub(*(_to_shape(lax.convert_element_type(v, BOUND_DTYPE), shape) for v in invals)))
-        either = lax.max(*errs)
-        in_doubt = lax.lt(gap, lax.add(*errs))
-        return [out], [lax.add(err, lax.select(in_doubt, either, chosen))]
+        in_doubt = _doubt(gap, lax.add(*errs), out)  # the order a comparison would doubt
+        return [out], [lax.add(err, lax.select(in_doubt, lax.max(*errs), chosen))]
     # Derivative coefficients in float64, like the bounds: in float32, -b/a**2 for b/a
     # overflows once a**2 underflows, while the error it scales stays finite.
     wide = [lax.convert_element_type(v, BOUND_DTYPE) if _is_float(v) else v for v in invals]
