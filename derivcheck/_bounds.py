@@ -119,19 +119,23 @@ def _eps(x: Any) -> float:
 # operations per operation of the checked function, so this is most of the tracing time.
 
 
-def _rounding(x: Any, units: float, terms: Any = None, *, computed_in: Any = None) -> jax.Array:
+def _rounding(x: Any, units: float, terms: Any = None, *, computed_in: Any = None,
+              exact: Any = None) -> jax.Array:
     """Error of rounding ``x`` (or a sum of ``terms``): relative part plus underflow part.
 
     The model with underflow is fl(a op b) = (a op b)(1 + d) + h with |d| <= u eps and
     |h| <= tiny (Higham, §2.1): a result flushed to zero loses up to the smallest normal.
     ``computed_in``: the dtype whose eps and tiny apply, if not ``x``'s own (a bfloat16
-    sum accumulated in float32, :mod:`derivcheck._narrow`).
+    sum accumulated in float32, :mod:`derivcheck._narrow`). ``exact``: where the result is
+    an exact zero (:func:`_exact_zero`), which no rounding and no underflow touched.
     """
     if units == 0:
         return _zeros_like(x)
     magnitude = _magnitude(x) if terms is None else terms
     info = jnp.finfo(jnp.result_type(x) if computed_in is None else computed_in)
     err = lax.add(lax.mul(magnitude, units * float(info.eps)), units * float(info.tiny))
+    if exact is not None:
+        err = lax.select(_to_shape(exact, err.shape), _zeros_like(err), err)
     # Non-finite results keep apart why: an overflow (an infinite result or term) gets a NaN
     # bound, which every later operation keeps, so that it fails where the truth is in
     # range; a NaN result of finite operands (0/0 of rounded zeros) an infinite one, a
@@ -140,12 +144,38 @@ def _rounding(x: Any, units: float, terms: Any = None, *, computed_in: Any = Non
                       lax.select(lax.eq(magnitude, jnp.inf), lax.full_like(err, jnp.nan), err))
 
 
+def _exact_zero(name: str, out: Any, invals: Sequence[Any]) -> jax.Array | None:
+    """Where an elementwise result is an exact zero: 0 of zero operands (f(0) = 0), a
+    product with a zero factor, a quotient of a zero numerator, the difference of equal
+    operands. Elsewhere a zero result may be a nonzero value that underflowed (a product of
+    two float16 numbers below 1e-4), which :func:`_rounding` charges and a comparison with
+    0 must then doubt (:func:`_doubt`)."""
+    floats = [jnp.asarray(v) for v in invals if _is_float(v)]
+    if not floats or len(floats) != len(invals):
+        return None
+    shape = jnp.shape(out)
+    zeros = [_to_shape(lax.eq(v, lax.full_like(v, 0)), shape) for v in floats]
+    if name == "mul":
+        cause = lax.bitwise_or(*zeros)
+    elif name == "div":
+        cause = zeros[0]
+    elif name in ("sub", "add", "add_any") and len(floats) == 2:
+        a, b = (_to_shape(v, shape) for v in floats)
+        cause = lax.eq(a, b) if name == "sub" else lax.eq(a, lax.neg(b))
+    else:
+        cause = zeros[0]
+        for more in zeros[1:]:
+            cause = lax.bitwise_and(cause, more)
+    return lax.bitwise_and(lax.eq(out, lax.full_like(out, 0)), cause)
+
+
 def _by_origin_of_nan(out: Any, err: jax.Array, operands: Sequence[Any]) -> jax.Array:
-    """A NaN result's own rounding term, by where the NaN comes from: carried in by a NaN
-    operand, nothing new (the operand's bound says why it is NaN; a NaN constant is exact
-    and fails where the truth is finite); made from an infinity (0 * inf, inf - inf), an
-    overflow, NaN; made from finite operands (0/0 of rounded zeros), unbounded, as
-    :func:`_rounding` has it."""
+    """A non-finite result's own rounding term, by where it comes from: carried in by a
+    non-finite operand (a NaN, or an infinity kept), nothing new (the operand's bound says
+    why: NaN after an overflow, infinite after a pole at a rounded zero; a constant is
+    exact and fails where the truth is finite); a NaN made from an infinity (0 * inf,
+    inf - inf), an overflow, NaN; made from finite operands (0/0 of rounded zeros),
+    unbounded, as :func:`_rounding` has it."""
     floats = [jnp.asarray(v) for v in operands if _is_float(v)]
     if not floats:
         return err
@@ -155,8 +185,35 @@ def _by_origin_of_nan(out: Any, err: jax.Array, operands: Sequence[Any]) -> jax.
         nan_in = lax.bitwise_or(nan_in, _to_shape(lax.ne(v, v), shape))
         inf_in = lax.bitwise_or(inf_in, _to_shape(lax.eq(lax.abs(v), lax.full_like(v, jnp.inf)), shape))
     is_nan = lax.ne(out, out)
+    is_inf = lax.eq(lax.abs(out), lax.full_like(out, jnp.inf))
     err = lax.select(lax.bitwise_and(is_nan, inf_in), lax.full_like(err, jnp.nan), err)
-    return lax.select(lax.bitwise_and(is_nan, nan_in), lax.full_like(err, 0.0), err)
+    carried = lax.bitwise_or(lax.bitwise_and(is_nan, nan_in), lax.bitwise_and(is_inf, inf_in))
+    return lax.select(carried, lax.full_like(err, 0.0), err)
+
+
+#: Operations with a pole at 0, and which operand has it: an infinite result of finite
+#: operands is an overflow, unless that operand is a rounded zero (its error reaches past
+#: it), where the dtype left the result no value at all (see :func:`_at_a_rounded_pole`).
+_POLES_AT_ZERO = {"div": 1, "rsqrt": 0, "log": 0}
+
+
+def _at_a_rounded_pole(name: str, params, out: Any, invals, inerrs) -> jax.Array | None:
+    """Where ``out`` is infinite because an operand at its pole is within its error of 0:
+    x / ||x|| where float16 squared x = 1e-4 to 0, so that ||x|| is 0 with an error of
+    1e-2. The quotient's truth is finite, and rounding alone explains any value here: the
+    bound is unbounded (undecided and counted unresolved, as 0/0 of rounded zeros is),
+    not an overflow (NaN: failed)."""
+    pole = _POLES_AT_ZERO.get(name, 0 if name == "integer_pow" and params.get("y", 1) < 0 else None)
+    if pole is None or inerrs[pole] is None or not all(_is_float(v) for v in invals):
+        return None
+    shape = jnp.shape(out)
+    finite = lax.full(shape, True, jnp.bool_)
+    for v in invals:
+        finite = lax.bitwise_and(finite, _to_shape(lax.is_finite(v), shape))
+    divisor = _to_shape(_magnitude(invals[pole]), shape)
+    in_doubt = _doubt(divisor, _to_shape(inerrs[pole], shape))
+    infinite = lax.eq(lax.abs(out), lax.full_like(out, jnp.inf))
+    return lax.bitwise_and(lax.bitwise_and(infinite, finite), in_doubt)
 
 
 def _magnitude(x: Any) -> jax.Array:
@@ -241,7 +298,7 @@ def _elementwise(eqn, invals, inerrs, units: float | None = None):
     units = ROUNDING_UNITS[prim.name] if units is None else units
     if _rounded_once(prim.name, out):
         units = min(units, ONCE_ROUNDED_UNITS)
-    err = _by_origin_of_nan(out, _rounding(out, units), invals)
+    err = _by_origin_of_nan(out, _rounding(out, units, exact=_exact_zero(prim.name, out, invals)), invals)
     inerrs = [None if e is None else _to_shape(e, jnp.shape(out)) for e in inerrs]
     carried = [e for e in inerrs if e is not None]
     if not carried:
@@ -261,7 +318,7 @@ def _elementwise(eqn, invals, inerrs, units: float | None = None):
         for pick, error in ((pick_a, errs[0]), (pick_b, errs[1])):
             chosen = lax.max(chosen, lax.select(_to_shape(jnp.asarray(pick), shape), error, _zeros_like(out)))
         gap = lax.abs(lax.sub(*(_to_shape(lax.convert_element_type(v, BOUND_DTYPE), shape) for v in invals)))
-        in_doubt = _doubt(gap, lax.add(*errs), out)  # the order a comparison would doubt
+        in_doubt = _doubt(gap, lax.add(*errs))  # the order a comparison would doubt
         return [out], [lax.add(err, lax.select(in_doubt, lax.max(*errs), chosen))]
     # Derivative coefficients in float64, like the bounds: in float32, -b/a**2 for b/a
     # overflows once a**2 underflows, while the error it scales stays finite.
@@ -274,7 +331,11 @@ def _elementwise(eqn, invals, inerrs, units: float | None = None):
         # |sqrt(x + d) - sqrt(x)| <= sqrt(|d|) as well: finite where first order is not, at a
         # rounded zero (the norm of a gradient bfloat16 rounds to zero).
         err = lax.min(err, lax.add(own, lax.sqrt(inerrs[0])))
-    return [out], [_with_cross_term(prim.name, eqn.params, err, inerrs)]
+    err = _with_cross_term(prim.name, eqn.params, err, inerrs)
+    pole = _at_a_rounded_pole(prim.name, eqn.params, out, invals, inerrs)
+    if pole is not None:
+        err = lax.select(pole, lax.full_like(err, jnp.inf), err)
+    return [out], [err]
 
 
 def _with_cross_term(name: str, params, err: jax.Array, inerrs) -> jax.Array:
@@ -313,7 +374,8 @@ def _convert(eqn, invals, inerrs):
     if jnp.result_type(value) == jnp.bool_:  # a decision in doubt as a 0/1 mask: maybe the other
         return [out], [lax.convert_element_type(error, BOUND_DTYPE)]
     narrowing = jnp.finfo(jnp.result_type(out)).bits < jnp.finfo(jnp.result_type(value)).bits
-    err = lax.add(error, _by_origin_of_nan(out, _rounding(out, 1), [value])) if narrowing else error
+    exact = lax.eq(value, lax.full_like(value, 0))
+    err = lax.add(error, _by_origin_of_nan(out, _rounding(out, 1, exact=exact), [value])) if narrowing else error
     return [out], [err]
 
 
@@ -324,20 +386,19 @@ def _convert(eqn, invals, inerrs):
 # may be the other, a sign may be the opposite. A correct closed form whose rounding flips
 # a ReLU's mask (bfloat16 sums of a few bits do, near z = 0) is then charged what the flip
 # costs, as the one-sided truths of DESIGN.md principle 5 allow at a kink; away from the
-# threshold nothing changes. Exact ties (both operands exact, or equal with only the
-# underflow floor between them) are kinks the claim declares, not doubts.
+# threshold nothing changes. Exact ties (both operands without error: inputs, and exact
+# zeros of exact zeros) are kinks the claim declares, not doubts.
 _COMPARISONS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
 _LOGICAL = frozenset({"and", "or", "not", "xor"})
 
 
-def _doubt(distance: jax.Array, error: jax.Array, like: Any) -> jax.Array:
+def _doubt(distance: jax.Array, error: jax.Array) -> jax.Array:
     """Where a value ``distance`` from a threshold, with ``error``, may lie on its other
-    side: the error reaches past the distance; at an exact tie (distance 0), only if it is
-    more than the underflow floors exact arithmetic accumulates (:func:`_rounding` charges
-    one smallest normal an operation, rounding or not)."""
-    floor = 64 * float(jnp.finfo(jnp.result_type(like)).tiny)
-    beyond = lax.bitwise_or(lax.gt(distance, 0.0), lax.gt(error, floor))
-    return lax.bitwise_and(lax.lt(distance, error), beyond)
+    side: the error reaches past the distance. At a tie (distance 0) that is any error: an
+    exact zero carries none (:func:`_exact_zero`), a zero that may be an underflowed
+    product at least its floor (float16's smallest normal is 6.1e-5: a ReLU's
+    pre-activation of 2e-10 is 0 there, and its mask the other one)."""
+    return lax.lt(distance, error)
 
 
 def _comparison(eqn, invals, inerrs, decided_by=None):
@@ -353,7 +414,7 @@ def _comparison(eqn, invals, inerrs, decided_by=None):
     shape = jnp.shape(out)
     a, b = (_to_shape(lax.convert_element_type(v, BOUND_DTYPE), shape) for v in invals)
     error = _sum(*(_to_shape(e, shape) for e in errors))
-    return [out], [_doubt(lax.abs(lax.sub(a, b)), error, invals[0])]
+    return [out], [_doubt(lax.abs(lax.sub(a, b)), error)]
 
 
 def _logical(eqn, invals, inerrs):
@@ -393,7 +454,7 @@ def _sign(eqn, invals, inerrs):
     out = eqn.primitive.bind(x, **eqn.params)
     if error is None:
         return [out], [None]
-    doubt = _doubt(lax.abs(lax.convert_element_type(x, BOUND_DTYPE)), error, x)
+    doubt = _doubt(lax.abs(lax.convert_element_type(x, BOUND_DTYPE)), error)
     # The true sign may be the opposite one: two apart.
     return [out], [lax.select(doubt, lax.full_like(error, 2.0), _zeros_like(out))]
 
@@ -419,10 +480,12 @@ def _accumulation(out, terms: int, magnitudes, probed: bool) -> jax.Array:
     a narrow dtype in float32 (:mod:`derivcheck._narrow`), float32's bound and one final
     rounding."""
     narrow = _NARROW.get()
+    exact = lax.eq(magnitudes, 0.0)  # every term an exact zero: so is the sum
     if (not probed or narrow is None or not narrow.wide_accumulation
             or jnp.result_type(out) != jnp.dtype(narrow.dtype)):
-        return _rounding(out, terms, magnitudes)
-    return lax.add(_rounding(out, ONCE_ROUNDED_UNITS), _rounding(out, terms, magnitudes, computed_in=jnp.float32))
+        return _rounding(out, terms, magnitudes, exact=exact)
+    return lax.add(_rounding(out, ONCE_ROUNDED_UNITS, exact=exact),
+                   _rounding(out, terms, magnitudes, computed_in=jnp.float32, exact=exact))
 
 
 def _rounded_once(name: str, out: Any) -> bool:

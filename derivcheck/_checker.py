@@ -357,16 +357,16 @@ def _distance_and_tolerance(cf, cf_bound, lower, upper, ref_bound, dtype: str):
 
 def _excused(cf, tol, unknown, xp=jnp):
     """Non-finite closed-form elements that are undecided rather than failed: where the truth
-    is undetermined (:func:`undetermined`), or a NaN whose own bound is infinite (its
-    arithmetic divided rounded zeros, 0/0, which its bound admits: a bfloat16 direction
-    of a gradient below bfloat16's resolution). An overflow where the truth is in range
-    (an infinity, or NaN after one: its bound is NaN, derivcheck._bounds._rounding) fails
-    as ever."""
-    return unknown | (xp.isnan(cf) & (tol == xp.inf))
+    is undetermined (:func:`undetermined`), or where its own bound is infinite (its
+    arithmetic divided rounded zeros, 0/0, or by one, x/0, which its bound admits: a
+    bfloat16 direction of a gradient below bfloat16's resolution, a float16 one whose
+    squares underflowed). An overflow where the truth is in range (an infinity, or NaN
+    after one: its bound is NaN, derivcheck._bounds._rounding) fails as ever."""
+    return unknown | (~xp.isfinite(cf) & (tol == xp.inf))
 
 
 #: A reference bound above this many float64 smallest normals is more than the underflow
-#: floors exact arithmetic is charged (the same rule as the branch doubts of _bounds).
+#: floors exact arithmetic is charged (one smallest normal an operation, _bounds._rounding).
 _EXACT_FLOORS = 64
 
 
@@ -420,7 +420,7 @@ def _metrics_stage(dtype: str, platform: str):
             return jnp.max(x, axis=1, initial=zero)
 
         undecided = jnp.any(~decided, axis=1) & ~jnp.any(bad, axis=1)
-        own_zeros = judged & ~unknown & jnp.isnan(cf) & (tol == jnp.inf)
+        own_zeros = judged & ~unknown & ~cf_finite & (tol == jnp.inf)
         return {
             "failed": jnp.any(bad, axis=1),
             "undecided": undecided,

@@ -246,6 +246,8 @@ def _html_claim(claim: Claim, results: Sequence[Result], corrected: Claim | None
                      f"(<code>{_e(corrects.id)}</code>)</a>, printed wrong: {_e(corrects.expected)}</dd>")
     if claim.note:
         parts.append(f"<dt>Transcription note</dt><dd>{_e(claim.note)}</dd>")
+    for line in _float16_ranges(claim, results):
+        parts.append(f"<dt>Drawn in float16</dt><dd>{_e(line)}</dd>")
     for reason in sorted({r.vacuous for r in results if r.vacuous}):
         parts.append(f'<dt class="failure">Vacuous</dt><dd>{_e(reason)}</dd>')
     parts.append("</dl>")
@@ -399,6 +401,13 @@ def _md_math(latex: str) -> str:
     return f"$$\n{latex}\n$$"
 
 
+def _float16_ranges(claim: Claim, results: Sequence[Result]) -> tuple[str, ...]:
+    """The smaller inputs a float16 run drew (``Arg.float16_bound``), where one was run."""
+    if not any(r.dtype == "float16" for r in results):
+        return ()
+    return claim.domain.float16_ranges()
+
+
 def _md_claim(claim: Claim, results, corrected, corrected_results, corrects) -> str:
     status = _claim_status(claim, results)
     badge = {"erratum": " — **erratum**", "typo": " — **typo**", "conditional": " — conditional",
@@ -413,6 +422,8 @@ def _md_claim(claim: Claim, results, corrected, corrected_results, corrects) -> 
         lines.append(f"- **Corrects:** {corrects.location} (`{corrects.id}`), printed wrong: {corrects.expected}")
     if claim.note:
         lines.append(f"- **Transcription note:** {claim.note}")
+    for line in _float16_ranges(claim, results):
+        lines.append(f"- **Drawn in float16:** {line}")
     for reason in sorted({r.vacuous for r in results if r.vacuous}):
         lines.append(f"- **Vacuous:** {reason}")
     lines.append("")

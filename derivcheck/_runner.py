@@ -14,6 +14,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 
 from derivcheck.catalog import active_sources
@@ -133,6 +134,7 @@ def run_claims(
         return records
 
     by_claim: dict[str, list] = {}
+    stopped = _stop_on_sigterm()
     context = multiprocessing.get_context("spawn")
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(claims)), mp_context=context, initializer=_worker_init,
@@ -153,8 +155,29 @@ def run_claims(
         for process in workers:
             process.terminate()
         raise
+    finally:
+        stopped()
     pool.shutdown()
     return [record for claim in claims for record in by_claim[claim.id]]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a run with workers: handled as Ctrl-C is, the workers stopped."""
+
+
+def _stop_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM (a CI job's timeout, ``kill``) into an exit that stops the workers:
+    by default it ends this process at once and leaves them computing, orphaned. Returns
+    what restores the previous handler (a no-op off the main thread, where signals are
+    not for us to handle)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def stop(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def verify_claims(claims: Sequence[Claim], dtypes: Sequence[str], **kwargs) -> list[Result]:
@@ -196,6 +219,7 @@ def compare_devices(results: Sequence[Result]) -> list[dict]:
             "id": claim_id, "dtype": dtype, "seed": seed, "devices": [r.device for r in members],
             "agree": not differing, "differing": differing,
             "verdicts": sorted({r.verdict for r in members}),
-            "error_ratio_spread": max(ratios) - min(ratios),
+            # Equal ratios spread by 0, infinite ones too (inf - inf would be NaN).
+            "error_ratio_spread": 0.0 if len(set(ratios)) == 1 else max(ratios) - min(ratios),
         })
     return rows

@@ -27,7 +27,7 @@ from derivcheck._config import scoped
 from derivcheck._host import HostClosedForm, on_host_if_untraceable, usable_closed_form
 from derivcheck._placement import Placement, describe, devices_of, placement_for, resolve_device
 from derivcheck._timing import phase
-from derivcheck.claims import Claim, Domain
+from derivcheck.claims import Arg, Claim, Domain
 from derivcheck.errors import InvalidArgument
 from derivcheck.inputs import (
     KINDS,
@@ -36,6 +36,7 @@ from derivcheck.inputs import (
     batch_plans,
     buckets_by_size,
     draw_batch,
+    in_dtype,
     no_subnormals,
     point_strategy,
     point_width,
@@ -205,8 +206,9 @@ def _search_strategy(claim: Claim, domain: Domain, dtype: str, prof: Profile, ex
             if domain.directions else {}
         state["extra"] = tuple(extra)
         width = point_width(np_dtype)
-        point += tuple(no_subnormals(data.draw(KINDS["direction"].point(s.shape, DIRECTION_BOUND, width), label=n),
-                                     np_dtype) for n, s in extra.items())
+        point += tuple(in_dtype(Arg(n, kind="direction"),
+                                data.draw(KINDS["direction"].point(s.shape, DIRECTION_BOUND, width), label=n), np_dtype)
+                       for n, s in extra.items())
         shapes = tuple(jax.ShapeDtypeStruct(x.shape, np_dtype) for x in point)
         if "checker" not in state:
             state["closed_form"] = usable_closed_form(claim.closed_form, shapes, claim.id)
@@ -279,7 +281,7 @@ def _shrink(domain, np_dtype, prof, seed, placement, checker, found):
     budget = max(prof.shrink_examples // len(order), 1)
     def probe_for(bucket: int):
         def probe(args):
-            args = tuple(no_subnormals(np.asarray(a, np.float64), np_dtype) for a in args)
+            args = tuple(in_dtype(arg, np.asarray(a, np.float64), np_dtype) for arg, a in zip(domain.args, args))
             if _fails_at(checker, args, prof.points, placement):
                 raise _Counterexample(bucket, args)
 

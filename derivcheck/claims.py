@@ -54,6 +54,11 @@ class Arg:
         elementwise; they are always among the inputs (DESIGN.md principle 5).
       column: drawn over ``shape`` (targets normalised along its last dimension) and passed
         with a trailing axis of size 1, for documents whose vectors are columns.
+      float16_bound: the largest magnitude drawn in float16, where it must be smaller than
+        ``bound``: the closed form as written leaves float16's range (largest 65504, normal
+        from 6.1e-5) beyond it, where float32 does not (a softmax output of logits 20 apart
+        is 2e-9, and y / a overflows).
+      float16_range: with ``float16_bound``, why: which value would leave float16's range.
     """
 
     name: str
@@ -62,6 +67,21 @@ class Arg:
     bound: float = 100.0
     kinks: tuple[float, ...] = ()
     column: bool = False
+    float16_bound: float | None = None
+    float16_range: str = ""
+
+    def __post_init__(self) -> None:
+        if self.float16_bound is not None and not 0 < self.float16_bound <= self.bound:
+            raise ValueError(f"argument {self.name!r}: float16_bound must lie in (0, bound], "
+                             f"got {self.float16_bound!r}")
+        if (self.float16_bound is not None) != bool(self.float16_range):
+            raise ValueError(f"argument {self.name!r}: a float16_bound needs float16_range, the reason, and only it")
+
+    def bound_in(self, dtype: Any) -> float:
+        """The largest magnitude drawn in ``dtype``."""
+        if self.float16_bound is not None and str(dtype) == "float16":
+            return self.float16_bound
+        return self.bound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +102,15 @@ class Domain:
     #: With a strategy: the shapes of the direction arguments that follow ``args``, from the
     #: drawn ones (``{name: ShapeDtypeStruct}`` to ``{name: ShapeDtypeStruct}``).
     directions: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def float16_ranges(self) -> tuple[str, ...]:
+        """One line per reason why arguments are drawn smaller in float16
+        (``Arg.float16_bound``): ``"|s| <= 3.5: logits within 7 ..."``; empty if none."""
+        reasons: dict[str, list[str]] = {}
+        for a in self.args:
+            if a.float16_bound is not None:
+                reasons.setdefault(a.float16_range, []).append(f"|{a.name}| <= {a.float16_bound:g}")
+        return tuple(f"{', '.join(bounds)}: {why}" for why, bounds in reasons.items())
 
     @property
     def buckets(self) -> tuple[dict[str, int], ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -542,9 +543,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, InvalidArgument) as exc:
         print(f"derivcheck: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("derivcheck: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = type(exc).__name__ == "Terminated"  # derivcheck._runner's, not imported for this
+        print(f"derivcheck: {'terminated' if terminated else 'interrupted'}; nothing was written", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 
 if __name__ == "__main__":

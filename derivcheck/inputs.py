@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from derivcheck.claims import Arg, Domain
 
 __all__ = [
-    "KINDS", "REGIMES", "BatchPlan", "batch_plans", "buckets_by_size", "draw_batch", "no_subnormals", "point_strategy",
-    "point_width",
+    "KINDS", "REGIMES", "BatchPlan", "batch_plans", "buckets_by_size", "draw_batch", "in_dtype", "no_subnormals",
+    "point_strategy", "point_width",
 ]
 
 #: How magnitudes are spread. ``unit``: standard normal; ``small``: log-uniform 1e-8 .. 1e-2;
@@ -138,10 +138,19 @@ def _unnormalized(rng, shape, regime, bound):
 
 @dataclasses.dataclass(frozen=True)
 class Kind:
-    """How one kind of argument is drawn: a batch generator and a point strategy."""
+    """How one kind of argument is drawn: a batch generator and a point strategy.
+
+    ``nonzero``: never zero (strictly signed values, directions, probabilities), also once
+    rounded to a narrow dtype: a value too small for it keeps its sign as the dtype's
+    smallest normal (:func:`in_dtype`), since a 1e-8 drawn as negative is not 0.
+    """
 
     batch: Callable[[np.random.Generator, tuple[int, ...], str, float], np.ndarray]
     point: Callable[[tuple[int, ...], float, int, tuple[float, ...]], st.SearchStrategy[np.ndarray]]
+    nonzero: bool = False
+    #: Rows sum to 1 (targets): in a dtype too narrow for multiples of 2**-20, they are
+    #: drawn again on its own grain (:func:`_on_grain`), so that they still sum to 1 there.
+    sums_to_one: bool = False
 
 
 def _float_elements(bound: float, width: int, kinks: tuple[float, ...] = ()):
@@ -222,14 +231,14 @@ def _point_unnormalized(shape, bound, width, kinks=()):
 KINDS: dict[str, Kind] = {
     "real": Kind(_reals, _point_reals),
     "logits": Kind(_logits, _point_reals),
-    "negative": Kind(_negative, _point_negative),
-    "positive": Kind(_positive, _point_positive),
+    "negative": Kind(_negative, _point_negative, nonzero=True),
+    "positive": Kind(_positive, _point_positive, nonzero=True),
     "nonnegative": Kind(_nonnegative, _point_nonnegative),
-    "direction": Kind(_direction, _point_direction),
-    "probability": Kind(_probabilities, _point_probabilities),
+    "direction": Kind(_direction, _point_direction, nonzero=True),
+    "probability": Kind(_probabilities, _point_probabilities, nonzero=True),
     "one_hot": Kind(_one_hot, _point_one_hot),
-    "simplex": Kind(_simplex, _point_simplex),
-    "smoothed": Kind(_smoothed, _point_smoothed),
+    "simplex": Kind(_simplex, _point_simplex, sums_to_one=True),
+    "smoothed": Kind(_smoothed, _point_smoothed, sums_to_one=True),
     "unnormalized": Kind(_unnormalized, _point_unnormalized),
 }
 
@@ -240,6 +249,37 @@ def no_subnormals(x: np.ndarray, dtype) -> np.ndarray:
     tiny = float(jnp.finfo(dtype).tiny)
     rounded = np.asarray(x).astype(dtype)
     return np.where(np.abs(rounded.astype(np.float64)) < tiny, 0.0, rounded).astype(dtype)
+
+
+def _on_grain(rows: np.ndarray, dtype) -> np.ndarray:
+    """Rows that sum to 1, moved onto the grain ``dtype`` represents every multiple of
+    below 1 (2**-8 for bfloat16, 2**-11 for float16): each entry but the row's largest
+    rounded down to it, the largest the rest. Rounded to bfloat16 as they are, targets in
+    multiples of 2**-20 sum to 1 +- 1%, and a claim that holds for targets summing to 1
+    would be checked where they do not."""
+    grain = 2.0 ** -(jnp.finfo(dtype).nmant + 1)
+    if grain <= 1 / SIMPLEX_GRAIN:
+        return rows
+    down = np.floor(rows / grain) * grain
+    largest = np.argmax(rows, axis=-1)[..., None]
+    np.put_along_axis(down, largest, 0.0, axis=-1)
+    np.put_along_axis(down, largest, 1.0 - down.sum(axis=-1, keepdims=True), axis=-1)
+    return down
+
+
+def in_dtype(arg: Arg, x: np.ndarray, dtype) -> np.ndarray:
+    """``x``, drawn for ``arg``, in ``dtype`` (:func:`no_subnormals`), still of its kind: a
+    never-zero kind's value that the dtype would flush keeps its sign as the smallest
+    normal (float16 rounds a negative 1e-8 to 0, where softsign's x < 0 branch is not),
+    and targets that sum to 1 still do (:func:`_on_grain`), drawn in a batch or shrunk."""
+    kind = _kind_of(arg)
+    if kind.sums_to_one:
+        x = _on_grain(x[..., 0], dtype)[..., None] if arg.column else _on_grain(x, dtype)
+    rounded = no_subnormals(x, dtype)
+    if not kind.nonzero:
+        return rounded
+    tiny = np.asarray(jnp.finfo(dtype).tiny, dtype)
+    return np.where((rounded == 0) & (np.asarray(x) != 0), np.sign(x).astype(dtype) * tiny, rounded).astype(dtype)
 
 
 def point_width(dtype) -> int:
@@ -269,10 +309,10 @@ def draw_batch(
     for arg in domain.args:
         kind = _kind_of(arg)
         shape = (points, *domain.drawn_shape_of(arg, dims))
-        x = kind.batch(rng, shape, plan.regime, arg.bound)
+        x = kind.batch(rng, shape, plan.regime, arg.bound_in(dtype))
         x = _inject_kinks(rng, x, arg.kinks)
         x = x[..., None] if arg.column else x
-        arrays.append(no_subnormals(x, dtype))
+        arrays.append(in_dtype(arg, x, dtype))
     return tuple(arrays)
 
 
@@ -281,10 +321,20 @@ def point_strategy(domain: Domain, *, dtype, bucket: int) -> st.SearchStrategy[t
     width = point_width(dtype)
     dims = domain.buckets[bucket]
     def one(arg: Arg):
-        drawn = _kind_of(arg).point(domain.drawn_shape_of(arg, dims), arg.bound, width, arg.kinks)
+        bound = _at_most(arg.bound_in(dtype), width)
+        drawn = _kind_of(arg).point(domain.drawn_shape_of(arg, dims), bound, width, arg.kinks)
         return drawn.map(lambda x: x[..., None]) if arg.column else drawn
 
     return st.tuples(*(one(arg) for arg in domain.args))
+
+
+def _at_most(bound: float, width: int) -> float:
+    """The largest float of ``width`` bits not above ``bound``: Hypothesis draws floats of a
+    width between limits of that width only (0.4 is not a float32)."""
+    if width == 64:
+        return bound
+    narrow = np.float32(bound)
+    return float(narrow if narrow <= bound else np.nextafter(narrow, np.float32(0)))
 
 
 def buckets_by_size(domain: Domain) -> list[int]:

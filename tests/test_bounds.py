@@ -244,3 +244,42 @@ def test_the_probe_rejects_a_second_rounding_and_narrow_accumulation():
                                   a.size, jnp.bfloat16)
     assert _contraction_holds(np.asarray([np.float64(jnp.bfloat16(a.sum()))]), np.asarray([a.sum()]),
                               np.asarray([np.abs(a).sum()]), a.size, jnp.bfloat16)
+
+
+def _relu_mask_of_product(x):
+    return jnp.where(x[0] * x[1] > 0, x[2], jnp.zeros_like(x[2]))
+
+
+def test_an_underflowed_product_is_doubted_at_zero_and_an_exact_zero_is_not():
+    # 2**-13 * 2**-13 = 2**-26 > 0 exactly, 0 in float16 (below half its least subnormal):
+    # the mask is wrong, as a float16 network's ReLU is behind tiny weights, and is charged.
+    underflowed = jnp.asarray([2.0**-13, 2.0**-13, 3.0], jnp.float16)
+    value, bound = evaluate_with_bound(_relu_mask_of_product, underflowed)
+    assert float(value) == 0.0 and _relu_mask_of_product(underflowed.astype(jnp.float64)) == 3.0
+    assert float(bound) >= 3.0
+    # A zero factor makes an exact zero: a kink the claim declares, judged between its
+    # one-sided values (DESIGN.md principle 5), not loosened by a doubt.
+    exact = jnp.asarray([0.0, 2.0**-13, 3.0], jnp.float16)
+    value, bound = evaluate_with_bound(_relu_mask_of_product, exact)
+    assert float(value) == 0.0 and float(bound) == 0.0
+
+
+def _direction(x):
+    return x / jnp.sqrt(jnp.sum(x**2))
+
+
+def test_a_quotient_by_a_rounded_zero_is_unbounded_and_by_an_exact_zero_overflows():
+    # 1e-4 is a float16 normal, its square (1e-8) is not even a subnormal: the norm is 0 with
+    # an error of 1e-2, and the direction, truly (0.71, 0.71), has no float16 value.
+    value, bound = evaluate_with_bound(_direction, jnp.asarray([1e-4, 1e-4], jnp.float16))
+    assert np.isinf(np.asarray(value)).all() and (np.asarray(bound) == np.inf).all()
+    # The same infinity carried on (times 2) stays unbounded, not an overflow.
+    _, bound = evaluate_with_bound(lambda x: 2 * _direction(x), jnp.asarray([1e-4, 1e-4], jnp.float16))
+    assert (np.asarray(bound) == np.inf).all()
+    # Dividing by an exact zero (x - x) is the formula's own infinity: NaN, an overflow, failed.
+    _, bound = evaluate_with_bound(lambda x: x / (x - x), jnp.asarray([1.0, 2.0], jnp.float16))
+    assert np.isnan(np.asarray(bound)).all()
+    # So is log of an exact 0, where log of an underflowed product is unbounded.
+    _, exact = evaluate_with_bound(lambda x: jnp.log(x * 0), jnp.asarray([1.0], jnp.float16))
+    _, rounded = evaluate_with_bound(lambda x: jnp.log(x * x), jnp.asarray([2.0**-13], jnp.float16))
+    assert np.isnan(np.asarray(exact)).all() and (np.asarray(rounded) == np.inf).all()

@@ -162,6 +162,47 @@ def test_ctrl_c_leaves_no_half_written_output(tmp_path):
     assert out == "" and list(tmp_path.iterdir()) == []
 
 
+def _processes_of_session(session: int) -> list[int]:
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":  # field 6 of stat: the session id
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
+def test_sigterm_stops_the_workers_and_writes_nothing(tmp_path):
+    import os
+    import signal
+    import time
+
+    # A CI job's timeout sends SIGTERM to derivcheck alone: its workers must not compute on.
+    junit = tmp_path / "out.xml"
+    argv = [sys.executable, "-m", "derivcheck.cli", "verify", "--document", "000", "--junit", str(junit),
+            "--jobs", "2"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, CI="1"), start_new_session=True)
+    first = proc.stderr.readline()  # the first result is done: workers are busy with the rest
+    assert first.startswith("[1/"), first
+    assert len(_processes_of_session(proc.pid)) > 2  # derivcheck, its workers, their tracker
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert err.strip().endswith("derivcheck: terminated; nothing was written")
+    deadline = time.monotonic() + 30
+    while _processes_of_session(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_of_session(proc.pid) == []
+    assert out == "" and list(tmp_path.iterdir()) == []
+
+
 def test_several_seeds_each_give_a_full_result(capsys):
     assert main(["verify", *SMALL, "--dtype", "float32", "--seed", "5", "--seeds", "3", "--format", "json",
                  "--jobs", "1"]) == 0

@@ -1,5 +1,6 @@
 """Input kinds: what the batches and the shrinking strategies promise."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import Phase, given, settings
@@ -10,7 +11,16 @@ import derivcheck._verify as verify_module
 from derivcheck import verify
 from derivcheck.catalog import catalog
 from derivcheck.claims import Arg, Domain
-from derivcheck.inputs import KINDS, REGIMES, BatchPlan, batch_plans, buckets_by_size, draw_batch, point_strategy
+from derivcheck.inputs import (
+    KINDS,
+    REGIMES,
+    BatchPlan,
+    batch_plans,
+    buckets_by_size,
+    draw_batch,
+    in_dtype,
+    point_strategy,
+)
 from derivcheck.profiles import profile_named, search_seed
 
 DOMAIN = Domain(
@@ -141,3 +151,63 @@ def test_what_a_search_draws_depends_on_its_profile_and_seed_not_on_its_source(m
     assert len(generated) == profile_named(profile).examples
     assert generated == _plans_hypothesis_gives(claim.domain, profile, 0, len(generated))
     assert generated != _plans_drawn_by_verify(monkeypatch, claim, profile, seed=1)[fixed:]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("regime", ["small", "special"])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_keeps_its_promise_once_rounded_to_a_narrow_dtype(kind, regime, dtype):
+    # float16 flushes a drawn -1e-8 to 0, where softsign's x < 0 branch does not hold; a
+    # never-zero kind keeps its sign there as the smallest normal instead.
+    domain = Domain((Arg("v", ("k", "n"), kind=kind, bound=BOUND),), dims=(("k", (2,)), ("n", (3,))))
+    (batch,) = draw_batch(domain, BatchPlan(0, regime, seed=1), points=128, dtype=jnp.dtype(dtype))
+    values = np.asarray(batch, np.float64)
+    tiny = float(jnp.finfo(dtype).tiny)
+    assert KIND_PROMISES[kind](values), (kind, regime, dtype)
+    assert not np.any((values != 0) & (np.abs(values) < tiny)), "no subnormals"
+
+
+#: A value too small for float16, and what it becomes there: a never-zero kind keeps its
+#: sign as the smallest normal (2**-14), the others are flushed to 0.
+TOO_SMALL_FOR_FLOAT16 = {"negative": (-1e-8, -(2.0**-14)), "positive": (1e-8, 2.0**-14),
+                         "direction": (-1e-8, -(2.0**-14)), "probability": (1e-8, 2.0**-14),
+                         "real": (-1e-8, 0.0), "nonnegative": (1e-8, 0.0)}
+
+
+@pytest.mark.parametrize("kind", sorted(TOO_SMALL_FOR_FLOAT16))
+def test_a_value_too_small_for_float16_keeps_its_kind(kind):
+    drawn, rounded = TOO_SMALL_FOR_FLOAT16[kind]
+    assert float(in_dtype(Arg("v", kind=kind), np.asarray([drawn]), jnp.dtype("float16"))[0]) == rounded
+
+
+@given(data=st.data())
+def test_float16_draws_within_the_float16_bound_and_other_dtypes_within_the_bound(data):
+    domain = Domain((Arg("s", ("n",), kind="logits", bound=20.0, float16_bound=0.4, float16_range="why"),),
+                    dims=(("n", (3,)),))
+    (half,) = draw_batch(domain, BatchPlan(0, "large", seed=2), points=256, dtype=jnp.dtype("float16"))
+    (single,) = draw_batch(domain, BatchPlan(0, "large", seed=2), points=256, dtype=np.float32)
+    assert np.abs(np.asarray(half, np.float64)).max() <= 0.4 < np.abs(single).max() <= 20.0
+    # 0.4 is no float32: the single points stay below it all the same.
+    (point,) = data.draw(point_strategy(domain, dtype=jnp.dtype("float16"), bucket=0))
+    assert np.abs(point).max() <= 0.4
+    assert domain.float16_ranges() == ("|s| <= 0.4: why",)
+
+
+def test_a_float16_bound_needs_its_reason_and_must_narrow_the_bound():
+    with pytest.raises(ValueError, match="needs float16_range"):
+        Arg("s", bound=20.0, float16_bound=3.5)
+    with pytest.raises(ValueError, match=r"must lie in \(0, bound\]"):
+        Arg("s", bound=2.0, float16_bound=3.5, float16_range="why")
+
+
+@given(data=st.data())
+@pytest.mark.parametrize("column", [False, True])
+@pytest.mark.parametrize("kind", ["simplex", "smoothed"])
+def test_a_shrunk_target_sums_to_one_in_float16_too(kind, column, data):
+    # Shrinking draws single points in float32 and rounds them as a batch is rounded.
+    arg = Arg("y", ("n",), kind=kind, column=column)
+    domain = Domain((arg,), dims=(("n", (5,)),))
+    (point,) = data.draw(point_strategy(domain, dtype=jnp.dtype("float16"), bucket=0))
+    rows = np.asarray(in_dtype(arg, np.asarray(point, np.float64), jnp.dtype("float16")), np.float64)
+    rows = rows[..., 0] if column else rows
+    assert rows.shape == (5,) and np.all(rows >= 0) and rows.sum() == 1.0

@@ -18,7 +18,11 @@ DOCUMENT = Document(
 _claim = functools.partial(Claim, document=DOCUMENT)
 
 _M = ("M", (1, 3, 6))
-_LOGITS = Arg("a", ("M",), kind="logits", bound=30.0)
+# In float16, logits within 7 of each other: y_hat / a, Eq. (12)'s first factor, stays below
+# 65504 for targets up to 6 (e^-7 / 6 > 6 / 65504).
+_LOGITS = Arg("a", ("M",), kind="logits", bound=30.0, float16_bound=3.5,
+              float16_range="logits within 7 of each other: softmax outputs stay above 1.5e-4, so y_hat / a stays "
+              "below 65504")
 _SOFTMAX = Domain((_LOGITS,), dims=(_M,))
 _ONE_HOT = Arg("y_hat", ("M",), kind="one_hot")
 _UNNORMALIZED = Arg("y_hat", ("M",), kind="unnormalized")

@@ -18,24 +18,28 @@ DOCUMENT = Document(
 _claim = functools.partial(Claim, document=DOCUMENT)
 
 # Logits within about 40 of each other: softmax outputs stay normal floats in float32
-# (e^-80 > 1.2e-38), so -y/a, which Eq. (3) divides by, stays finite.
+# (e^-80 > 1.2e-38), so -y/a, which Eq. (3) divides by, stays finite; in float16, within 7.
 _N = ("n", (1, 3, 6))
-_S = Arg("s", ("n",), kind="logits", bound=20.0, column=True)
+_SOFTMAX_IN_FLOAT16 = "logits within 7 of each other: softmax outputs stay normal float16 values (e^-7 / 6 > " \
+    "6.1e-5), so y / a, which Eq. (3) divides by, stays below 65504"
+_S = Arg("s", ("n",), kind="logits", bound=20.0, column=True, float16_bound=3.5, float16_range=_SOFTMAX_IN_FLOAT16)
 _TARGETS = Arg("y", ("n",), kind="simplex", column=True)
 _OUTPUT = Domain((_S, _TARGETS), dims=(_N,))
-# |s| = |W a + b| <= 3 * 3 * 4 + 3 = 39 keeps the output layer's logits in the same range.
-_LAYER = Domain(
-    (Arg("a_prev", ("m",), bound=3.0, column=True), Arg("W", ("n", "m"), bound=3.0),
-     Arg("b", ("n",), bound=3.0, column=True)),
-    dims=(_N, ("m", (1, 2, 4))),
-)
+# |s| = |W a + b| <= 3 * 3 * 4 + 3 = 39 keeps the output layer's logits in the same range;
+# in float16, 1 * 0.75 * 4 + 0.5 = 3.5.
+_IN_FLOAT16 = functools.partial(Arg, float16_range=_SOFTMAX_IN_FLOAT16)
+_LAYER_ARGS = (_IN_FLOAT16("a_prev", ("m",), bound=3.0, column=True, float16_bound=1.0),
+               _IN_FLOAT16("W", ("n", "m"), bound=3.0, float16_bound=0.75),
+               _IN_FLOAT16("b", ("n",), bound=3.0, column=True, float16_bound=0.5))
+_LAYER = Domain(_LAYER_ARGS, dims=(_N, ("m", (1, 2, 4))))
 _OUTPUT_LAYER = Domain((*_LAYER.args, _TARGETS), dims=_LAYER.dims)
+# The hidden layer is a sigmoid, in (0, 1): |s2| <= 4 * 0.75 + 0.5 = 3.5 in float16.
 _NETWORK_ARGS = (
     Arg("a0", ("n0",), bound=3.0, column=True),
     Arg("W1", ("n1", "n0"), bound=3.0),
     Arg("b1", ("n1",), bound=3.0, column=True),
-    Arg("W2", ("n2", "n1"), bound=3.0),
-    Arg("b2", ("n2",), bound=3.0, column=True),
+    _IN_FLOAT16("W2", ("n2", "n1"), bound=3.0, float16_bound=0.75),
+    _IN_FLOAT16("b2", ("n2",), bound=3.0, column=True, float16_bound=0.5),
     Arg("y", ("n2",), kind="simplex", column=True),
 )
 _NETWORK_DIMS = (("n0", (1, 3, 4)), ("n1", (1, 4, 2)), ("n2", (2, 3, 5)))

@@ -47,6 +47,10 @@ _CROSS_ENTROPY = Domain(
 )
 # Parameters of moderate size (|w| <= 3, as initialisations have them): the logits stay
 # within float32's range for softmax, so the true class's probability never underflows.
+# In float16 the last layer is smaller: |W3 h2 + b3| <= 7 * 0.4 + 0.5 < 3.5, h2 = tanh(...).
+_LOGITS_IN_FLOAT16 = functools.partial(
+    Arg, float16_range="logits within 7 of each other: the true class's softmax output stays a normal float16 "
+    "value (e^-7 / 4 > 6.1e-5), so 1 / a stays below 65504")
 _NETWORK = Domain(
     (
         Arg("x", ("n0", 1), bound=3.0),
@@ -54,8 +58,8 @@ _NETWORK = Domain(
         Arg("b1", ("n1", 1), bound=3.0),
         Arg("W2", ("n2", "n1"), bound=3.0),
         Arg("b2", ("n2", 1), bound=3.0),
-        Arg("W3", ("n3", "n2"), bound=3.0),
-        Arg("b3", ("n3", 1), bound=3.0),
+        _LOGITS_IN_FLOAT16("W3", ("n3", "n2"), bound=3.0, float16_bound=0.4),
+        _LOGITS_IN_FLOAT16("b3", ("n3", 1), bound=3.0, float16_bound=0.5),
         Arg("y", ("n3",), kind="one_hot"),
     ),
     dims=(("n0", (1, 3, 5)), ("n1", (1, 4, 6)), ("n2", (1, 2, 7)), ("n3", (2, 3, 4))),
@@ -69,13 +73,16 @@ CLAIMS: tuple[Claim, ...] = (
         closed_form=cf.tanh_definition,
         reference=ref.tanh_value,
         checked_against="tanh itself (jnp.tanh)",
-        domain=Domain((Arg("x", ("n",), bound=40.0),), dims=_VECTOR.dims),
+        domain=Domain((Arg("x", ("n",), bound=40.0, float16_bound=5.5,
+                           float16_range="e^{2x} is finite in float16 up to x = 5.54"),), dims=_VECTOR.dims),
         expected="conditional",
         reason="True of the numbers, but computed as written e^{2x} overflows once 2x passes the log of the "
-        "largest number, and inf / inf is NaN: for x > 44.36 in float32 and x > 354.89 in float64.",
-        preconditions=("x <= 44 (float32) or x <= 354 (float64): e^{2x} is finite",),
+        "largest number, and inf / inf is NaN: for x > 44.36 in float32 and bfloat16, x > 354.89 in float64, "
+        "x > 5.54 in float16.",
+        preconditions=("x <= 44 (float32, bfloat16), x <= 354 (float64) or x <= 5.5 (float16): e^{2x} is finite",),
         outside=Domain((Arg("x", ("n",), bound=1000.0),), dims=_VECTOR.dims),
-        note="Checked inside |x| <= 40, where both dtypes hold it, and outside up to 1000, where both overflow.",
+        note="Checked inside |x| <= 40 (5.5 in float16), where every dtype holds it, and outside up to 1000, where "
+        "every dtype overflows.",
     ),
     _claim(
         id="sharma2024/eq1-sigmoid-derivative",
