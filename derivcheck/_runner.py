@@ -57,11 +57,16 @@ def use_compile_cache(directory: str | None) -> None:
     A second run of the same claims on the same machine and versions then loads them
     instead of compiling. Every compile is kept: a checker compiles in a fraction of the
     default one-second threshold. The cache is keyed by the program, the compiler options
-    and the versions, so a stale entry is never used.
+    and the versions, so a stale entry is never used; entries are written whole
+    (:mod:`derivcheck._compile_cache`), so processes sharing it never read half of one.
     """
     if directory is None:
         return
     import jax
+
+    from derivcheck._compile_cache import install
+
+    install()
 
     jax.config.update("jax_compilation_cache_dir", directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -1,12 +1,14 @@
 """JAX made strict for the tests; Hypothesis budgets by profile (DERIVCHECK_PROFILE)."""
 
 import os
+import pathlib
 
 import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
 import derivcheck  # noqa: F401
+from derivcheck._compile_cache import install as install_whole_entries
 from derivcheck._config import for_this_process
 from derivcheck._runner import use_compile_cache
 
@@ -16,12 +18,14 @@ for_this_process()
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-# DERIVCHECK_TEST_COMPILE_CACHE=DIR: one persistent compilation cache for the session, shared
-# by the test workers and the command-line runs they start (DERIVCHECK_COMPILE_CACHE). Opt-in:
-# JAX writes its entries in place, so two processes compiling the same program at once can
-# leave one reading a half-written entry (README, on `--compile-cache`).
-COMPILE_CACHE = os.environ.get("DERIVCHECK_TEST_COMPILE_CACHE")
-if COMPILE_CACHE:
+# One persistent compilation cache for the session, shared by the test workers and the
+# command-line runs they start (DERIVCHECK_COMPILE_CACHE): .derivcheck-cache/tests in the
+# checkout, or DERIVCHECK_TEST_COMPILE_CACHE=DIR; set to "" for none. Its entries are
+# written whole (derivcheck._compile_cache); a JAX whose cache that cannot make so runs the
+# tests with none.
+COMPILE_CACHE = os.environ.get("DERIVCHECK_TEST_COMPILE_CACHE",
+                               str(pathlib.Path(__file__).resolve().parent.parent / ".derivcheck-cache" / "tests"))
+if COMPILE_CACHE and install_whole_entries():
     use_compile_cache(COMPILE_CACHE)
     os.environ.setdefault("DERIVCHECK_COMPILE_CACHE", COMPILE_CACHE)
 

@@ -128,6 +128,7 @@ def test_compile_cache_is_written_and_reused(tmp_path):
     first = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
     entries = sorted(p.name for p in cache.iterdir())
     assert entries, "nothing was cached"
+    assert not [n for n in entries if n.startswith(".partial-")], "an entry was left half-written"
     second = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
     assert sorted(p.name for p in cache.iterdir()) == entries  # loaded, not compiled again
 
