@@ -304,7 +304,7 @@ def _sided(arity: int, extra: int, positions: tuple[int, ...], along_tangents: b
 
 def _run(pair: _Pair, call: str, inputs, directions: Callable[[dict[str, jax.ShapeDtypeStruct]], dict],
          kinks: dict[str, tuple[float, ...]], dtype: str, examples: int | None, seed: int | None,
-         profile: str | None, device, precision: str, mesh: int | str = 1) -> Result:
+         profile: str | None, device, precision: str, mesh: int | str = 1, prove: bool = False) -> Result:
     """Check ``pair`` as one claim: on declared inputs (bulk) or a strategy (point by point)."""
     profile, seed = _profile_and_seed(profile, seed)
     prof, examples, dev = check_arguments(profile, dtype, precision, examples, device, mesh=mesh)
@@ -330,7 +330,12 @@ def _run(pair: _Pair, call: str, inputs, directions: Callable[[dict[str, jax.Sha
                     precision=precision)
     if result.vacuous:
         warnings.warn(f"{pair.name}: vacuous check: {result.vacuous}", VacuousCheckWarning, stacklevel=4)
-    return dataclasses.replace(result, replay=_replay(call, pair.name, dtype, seed, prof.name, examples))
+    proof = None
+    if prove:
+        from derivcheck._prove import prove_closed_form  # SymPy loads only when a proof is asked for
+
+        proof = prove_closed_form(closed_form, pair.reference, domain, seed=seed).to_json()
+    return dataclasses.replace(result, replay=_replay(call, pair.name, dtype, seed, prof.name, examples), proof=proof)
 
 
 @scoped
@@ -351,6 +356,7 @@ def check(
     mesh: int | str = 1,
     vectorized: bool | None = None,
     name: str | None = None,
+    prove: bool = False,
 ) -> Result:
     r"""Check a hand-written derivative against JAX autodiff; return the :class:`Result`.
 
@@ -384,6 +390,10 @@ def check(
       vectorized: for host closed forms, force a whole-batch call (True) or point-by-point
         calls (False) instead of trying.
       name: the name in results and messages (default: the closed form's).
+      prove: also prove or disprove the closed form exactly at the declared shapes (SymPy,
+        :mod:`derivcheck._prove`): ``result.proof`` holds the verdict (``proved``,
+        ``disproved`` with the exact difference and a rational counterexample, ``not
+        attempted``, ``timed out``, ``inconclusive``); ``result.verdict`` is unchanged.
 
     Raises:
       InvalidArgument: a bad argument to ``check`` itself.
@@ -414,7 +424,7 @@ def check(
     sided = None if derivative is None else _sided(len(names), extra, positions, derivative == "jvp")
     pair = _Pair(name, location, against, cf, ref, names, sided)
     return _run(pair, "check", inputs, directions, kinks_of, dtype, examples, seed, profile, device, precision,
-                mesh)
+                mesh, prove)
 
 
 def _strategy_names(fn: Callable) -> tuple[str, ...]:

@@ -309,3 +309,38 @@ def selftest_json(records, environment: dict[str, Any] | None = None) -> str:
 
     return json.dumps({"environment": jsonable(environment or {}), "mutants": [dataclasses.asdict(r) for r in records],
                        "per_operator": rates(lambda r: r.operator), "per_claim": rates(lambda r: r.claim)}, indent=2)
+
+
+def proofs_table(claims: Sequence[Claim], proofs: dict) -> str:
+    """The exact verdicts, a row per claim, then the counts per document."""
+    from derivcheck._prove import contradicts, expected_proof
+
+    rows = []
+    for c in claims:
+        p = proofs.get(c.id)
+        if p is None:
+            continue
+        flag = "  CONTRADICTS" if contradicts(c, p) else ""
+        rows.append((c.id, c.expected, p.summary()[:150] + flag, f"{p.seconds:.1f}"))
+    lines = [_table(rows, ("claim", "expected", "exact verdict", "s"))]
+    by_document: dict[str, dict[str, int]] = {}
+    for c in claims:
+        if c.id in proofs:
+            counts = by_document.setdefault(c.document.key, {})
+            counts[proofs[c.id].verdict] = counts.get(proofs[c.id].verdict, 0) + 1
+    for key, counts in by_document.items():
+        lines.append(f"{key}: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    wrong = [c.id for c in claims if c.id in proofs and contradicts(c, proofs[c.id])]
+    expected = sum(proofs[c.id].verdict == expected_proof(c) for c in claims if c.id in proofs)
+    lines.append(f"{expected} of {len(rows)} claims decided as their kind expects"
+                 + (f"; CONTRADICTED: {', '.join(wrong)}" if wrong else "; none contradicted"))
+    return "\n".join(lines)
+
+
+def proofs_json(claims: Sequence[Claim], proofs: dict, environment: dict[str, Any]) -> str:
+    from derivcheck._prove import contradicts
+
+    rows = [{"id": c.id, "document": c.document.key, "location": c.location, "expected": c.expected,
+             "contradicts": contradicts(c, proofs[c.id]), **proofs[c.id].to_json()}
+            for c in claims if c.id in proofs]
+    return json.dumps(jsonable({"environment": environment, "proofs": rows}), indent=2)

@@ -63,6 +63,7 @@ section.claim.is-conditional { border-left-color: #6a8fd0; }
 section.claim.is-failure { border-left-color: #b00020; background: #fff0f0; }
 .badge { display: inline-block; font-size: .75rem; padding: .05rem .4rem; border-radius: .25rem;
          border: 1px solid currentColor; margin-left: .4rem; vertical-align: middle; }
+.badge.proved { color: #1b6e20; } .badge.disproved { color: #8a4b00; }
 .statement { font-size: 1.15rem; margin: .6rem 0; overflow-x: auto; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem .8rem; }
 dt { font-weight: 600; } dd { margin: 0; }
@@ -226,13 +227,46 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], raw: bool 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _proof_of(results: Sequence[Result]) -> dict[str, Any] | None:
+    """The claim's exact verdict (:mod:`derivcheck._prove`), where the run asked for one."""
+    return next((r.proof for r in results if r.proof is not None), None)
+
+
+def _proof_badge(proof: dict[str, Any] | None) -> str:
+    if proof is None or proof["verdict"] not in ("proved", "disproved"):
+        return ""
+    return f'<span class="badge {proof["verdict"]}">{proof["verdict"]}</span>'
+
+
+def _difference_lines(proof: dict[str, Any]) -> list[str]:
+    """A disproof's exact difference, per differing element, as text."""
+    return [f"{d['output']}{d['index']}: closed form - reference = {d['difference']}" for d in proof["difference"]]
+
+
+def _proof_html(proof: dict[str, Any]) -> list[str]:
+    parts = [f"<dt>Exact verdict</dt><dd>{_e(proof['summary'])}</dd>"]
+    if proof["verdict"] == "disproved":
+        where = f" where {_e(proof['condition'])}" if proof["condition"] else ""
+        rows = "".join(f"<li><code>{_e(d['output'])}{_e(d['index'])}</code>: "
+                       f'<math display="inline">{d["mathml"]}</math></li>' for d in proof["difference"])
+        parts.append(f"<dt>Exact difference</dt><dd>closed form &minus; reference{where}:<ul>{rows}</ul></dd>")
+        numeric = proof["numeric"]
+        point = ", ".join(f"{k} = {v}" for k, v in proof["counterexample"].items())
+        parts.append(f"<dt>Exact counterexample</dt><dd><code>{_e(point)}</code>: in float64 the closed form gives "
+                     f"{numeric['closed_form']:.6g}, the reference {numeric['reference']:.6g} at "
+                     f"{_e(numeric['output'])}{_e(numeric['index'])} (exact difference "
+                     f"{numeric['exact_difference']:.6g})</dd>")
+    return parts
+
+
 def _html_claim(claim: Claim, results: Sequence[Result], corrected: Claim | None,
                 corrected_results: Sequence[Result], corrects: Claim | None) -> str:
     status = _claim_status(claim, results)
     badge = {"erratum": "erratum", "typo": "typo", "conditional": "conditional", "failure": "FAILURE"}.get(status)
+    proof = _proof_of(results)
     parts = [f'<section class="claim is-{status}" id="{_e(_anchor(claim.id))}">',
              f"<h3>{_e(claim.location)} <small><code>{_e(claim.id)}</code></small>"
-             + (f'<span class="badge {status}">{badge}</span>' if badge else "") + "</h3>",
+             + (f'<span class="badge {status}">{badge}</span>' if badge else "") + _proof_badge(proof) + "</h3>",
              f'<div class="statement">{_mathml(claim.statement)}</div>', "<dl>",
              f"<dt>Checked against</dt><dd>{_e(claim.checked_against)}</dd>",
              f"<dt>Expected</dt><dd>{_e(claim.expected)}</dd>"]
@@ -250,6 +284,8 @@ def _html_claim(claim: Claim, results: Sequence[Result], corrected: Claim | None
         parts.append(f"<dt>Drawn in float16</dt><dd>{_e(line)}</dd>")
     for reason in sorted({r.vacuous for r in results if r.vacuous}):
         parts.append(f'<dt class="failure">Vacuous</dt><dd>{_e(reason)}</dd>')
+    if proof is not None:
+        parts += _proof_html(proof)
     parts.append("</dl>")
     if results:
         parts.append(_html_table(_RESULT_HEADER, _result_rows(results)))
@@ -412,6 +448,8 @@ def _md_claim(claim: Claim, results, corrected, corrected_results, corrects) -> 
     status = _claim_status(claim, results)
     badge = {"erratum": " — **erratum**", "typo": " — **typo**", "conditional": " — conditional",
              "failure": " — **FAILURE**"}.get(status, "")
+    proved = (_proof_of(results) or {}).get("verdict")
+    badge += f" — {proved}" if proved in ("proved", "disproved") else ""
     lines = [f"### {claim.location}{badge}", "", f"`{claim.id}`", "", _md_math(claim.statement), "",
              f"- **Checked against:** {claim.checked_against}", f"- **Expected:** {claim.expected}"]
     if claim.reason:
@@ -426,6 +464,15 @@ def _md_claim(claim: Claim, results, corrected, corrected_results, corrects) -> 
         lines.append(f"- **Drawn in float16:** {line}")
     for reason in sorted({r.vacuous for r in results if r.vacuous}):
         lines.append(f"- **Vacuous:** {reason}")
+    proof = _proof_of(results)
+    if proof is not None:
+        lines.append(f"- **Exact verdict:** {proof['summary']}")
+        if proof["verdict"] == "disproved":
+            where = f" where {proof['condition']}" if proof["condition"] else ""
+            point = ", ".join(f"{k} = {v}" for k, v in proof["counterexample"].items())
+            lines += [f"- **Exact difference** (closed form − reference{where}):", "", "  ```",
+                      *(f"  {line}" for line in _difference_lines(proof)), "  ```", "",
+                      f"- **Exact counterexample:** `{point}`"]
     lines.append("")
     if results:
         lines += [_md_table(_RESULT_HEADER, _result_rows(results)), ""]

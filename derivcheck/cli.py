@@ -168,6 +168,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_shard(verify)
     verify.add_argument("--format", choices=("table", "json"), default="table")
     verify.add_argument("--junit", metavar="PATH", help="also write JUnit XML here")
+    _add_prove_options(verify)
 
     report = commands.add_parser("report", help="write per-document HTML and Markdown reports of the verdicts")
     _add_selection(report, dtype_default=None)  # None: not given, which --from needs to know
@@ -182,6 +183,7 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument("--precision", choices=("highest", "default"), default=None, help="default highest")
     report.add_argument("--jobs", type=_positive, metavar="N",
                         help="worker processes (default: one per core on the CPU, 1 on an accelerator)")
+    _add_prove_options(report)
     _add_shard(report, "run shard K of N and write only its results (OUT/run-K-of-N.json); derivcheck merge "
                        "combines the shards, report --from draws the reports")
 
@@ -192,6 +194,16 @@ def _build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--jobs", type=_positive, metavar="N", help="worker processes (default: one per core)")
     _add_shard(selftest)
     selftest.add_argument("--format", choices=("table", "json"), default="table")
+
+    prove = commands.add_parser("prove", help="exact verdicts: prove or disprove claims symbolically (SymPy)")
+    _add_catalog(prove)
+    prove.add_argument("--document", help=_DOCUMENT_HELP)
+    prove.add_argument("--claim", metavar="GLOB", help="claim ids matching this glob")
+    prove.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
+                       help="seconds per claim, all its sizes and branches (default 30)")
+    prove.add_argument("--seed", type=_non_negative, default=0, help="fixes the points a disproof tries")
+    prove.add_argument("--jobs", type=_positive, metavar="N", help="worker processes (default: one per core)")
+    prove.add_argument("--format", choices=("table", "json"), default="table")
 
     merge = commands.add_parser("merge", help="combine the JSON outputs of --shard K/N runs into one run")
     merge.add_argument("runs", nargs="+", metavar="RUN.json", help="every shard's output (verify or selftest "
@@ -211,6 +223,39 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sizes", type=_sizes, help="comma-separated sizes for the scaling cases")
     bench.add_argument("--format", choices=("table", "json"), default="table")
     return parser
+
+
+def _add_prove_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prove", action="store_true",
+                        help="also prove or disprove each claim exactly (SymPy; next to the numerical verdict)")
+    parser.add_argument("--prove-timeout", type=_positive_float, default=None, metavar="S",
+                        help="with --prove: seconds per claim (default 30)")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _proofs(claims, timeout_s, jobs, seed=0):
+    """Every claim's exact verdict, with a progress line per claim."""
+    from derivcheck._prove import DEFAULT_TIMEOUT_S, prove_claims
+
+    progress = _Progress(len(claims))
+    return prove_claims(claims, timeout_s=timeout_s or DEFAULT_TIMEOUT_S, jobs=jobs, seed=seed,
+                        on_done=lambda claim, proof: progress.finish(f"{claim.id} [exact]", proof.verdict,
+                                                                     proof.seconds))
+
+
+def _with_proofs(results, proofs):
+    import dataclasses
+
+    return [dataclasses.replace(r, proof=proofs[r.id].to_json()) if r.id in proofs else r for r in results]
 
 
 def _check_writable(path: str) -> None:
@@ -339,11 +384,42 @@ def _cmd_verify(args) -> int:
                            reference_device=args.reference_device, jobs=jobs,
                            wall_time_s=round(time.perf_counter() - start, 3), **shard_env)
     comparison = compare_devices(results)
-    print(results_json(results, env, comparison) if args.format == "json" else results_table(results, comparison))
+    proofs = _proofs(claims, args.prove_timeout, jobs, args.seed) if args.prove else {}
+    results = _with_proofs(results, proofs)
+    if args.format == "json":
+        print(results_json(results, env, comparison))
+    else:
+        print(results_table(results, comparison))
+        if proofs:
+            from derivcheck._output import proofs_table
+
+            print("\n" + proofs_table(claims, proofs))
     if args.junit:
         write_junit(args.junit, results, env)
     gate = all(r.passed for r in results) and all(row["agree"] for row in comparison)
-    return EXIT_OK if gate else EXIT_GATE_FAILED
+    return EXIT_OK if gate and not _contradicted(claims, proofs) else EXIT_GATE_FAILED
+
+
+def _contradicted(claims, proofs) -> list[str]:
+    """Claims whose exact verdict says the opposite of what they are declared to be."""
+    from derivcheck._prove import contradicts
+
+    return [c.id for c in claims if c.id in proofs and contradicts(c, proofs[c.id])]
+
+
+def _cmd_prove(args) -> int:
+    from derivcheck._output import proofs_json, proofs_table
+    from derivcheck.catalog import select
+
+    claims = select(document=args.document, pattern=args.claim)
+    start = time.perf_counter()
+    proofs = _proofs(claims, args.timeout, args.jobs or (os.cpu_count() or 1), args.seed)
+    if args.format == "json":
+        print(proofs_json(claims, proofs, {"kind": "prove", "seed": args.seed, "timeout_s": args.timeout or 30.0,
+                                           "wall_time_s": round(time.perf_counter() - start, 3)}))
+    else:
+        print(proofs_table(claims, proofs))
+    return EXIT_GATE_FAILED if _contradicted(claims, proofs) else EXIT_OK
 
 
 def _cmd_report(args) -> int:
@@ -409,6 +485,9 @@ def _cmd_report(args) -> int:
                   + (f", {_count(failures, 'failure')}" if failures else "")
                   + "); derivcheck merge every shard's file, then derivcheck report --from the merged run")
             return EXIT_OK if not failures else EXIT_GATE_FAILED
+    if args.prove:
+        proved = [c for c in chosen if c.id in {r.id for r in results}]
+        results = _with_proofs(results, _proofs(proved, args.prove_timeout, args.jobs or (os.cpu_count() or 1)))
     checked = {r.id for r in results}
     documents = {c.document.key for c in chosen if c.id in checked}
     claims = [c for c in chosen if c.document.key in documents]
@@ -538,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(args, "no_independence_check") and not args.no_independence_check:
             _check_independence()
         commands = {"list": _cmd_list, "verify": _cmd_verify, "report": _cmd_report, "selftest": _cmd_selftest,
-                    "merge": _cmd_merge, "bench": _cmd_bench}
+                    "merge": _cmd_merge, "bench": _cmd_bench, "prove": _cmd_prove}
         return commands[args.command](args)
     except (UsageError, InvalidArgument) as exc:
         print(f"derivcheck: error: {exc}", file=sys.stderr)

@@ -152,6 +152,10 @@ class Result:
     #: dtype rounded to zero (its own bound infinite) while the truth is known: the formula
     #: has no value in that dtype there, which says nothing about the formula.
     unresolved: int = 0
+    #: The exact verdict of the claim (:class:`derivcheck._prove.Proof` as JSON), where a
+    #: proof was asked for (``--prove``, ``check(prove=True)``); None otherwise. It never
+    #: changes ``verdict``: it stands next to it.
+    proof: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
