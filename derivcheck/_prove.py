@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import random
 import signal
@@ -41,6 +42,7 @@ import numpy as np
 import sympy
 
 from derivcheck import _symbolic
+from derivcheck._checker import output_names
 from derivcheck._config import checking
 from derivcheck._host import HostClosedForm
 from derivcheck.claims import Claim, Domain
@@ -177,17 +179,11 @@ def sizes_to_prove(domain: Domain) -> list[dict[str, int]]:
         low = min(drawn)
         choices[name] = list(range(low, LARGEST_SIZE + 1)) or [low]
     if math.prod(len(c) for c in choices.values()) <= 27:
-        combos = [dict(zip(choices, sizes)) for sizes in _product(list(choices.values()))]
+        combos = [dict(zip(choices, sizes)) for sizes in itertools.product(*choices.values())]
     else:
         depth = max(len(c) for c in choices.values())
         combos = [{n: c[min(k, len(c) - 1)] for n, c in choices.items()} for k in range(depth)]
     return sorted(combos, key=lambda s: (sum(s.values()), tuple(s.values())))
-
-
-def _product(lists):
-    if not lists:
-        return [()]
-    return [(x, *rest) for x in lists[0] for rest in _product(lists[1:])]
 
 
 _ASSUMPTIONS = {
@@ -212,6 +208,8 @@ class _Inputs:
     label: str = ""  # the one-hot values chosen, if any
     #: probabilities, kept below 1 when signs are decided (:class:`derivcheck._symbolic.Paths`)
     bounded: dict[sympy.Symbol, sympy.Expr] = dataclasses.field(default_factory=dict)
+    #: how each symbol is shown in MathML (:func:`derivcheck._symbolic.symbols_for`)
+    display: dict[sympy.Symbol, Any] = dataclasses.field(default_factory=dict)
 
     def draw(self, rng: random.Random, scales: Sequence[Any] | None = None) -> dict[sympy.Symbol, sympy.Rational]:
         """A random exact point of the domain (scales of magnitude: :data:`_SCALES`)."""
@@ -259,7 +257,7 @@ def _draw_one(kind: str, rng: random.Random, scale, bound: float) -> sympy.Ratio
 
 def _symbolic_inputs(domain: Domain, dims: dict[str, int]) -> Iterator[_Inputs]:
     """Every case of symbolic inputs at ``dims``: one per choice of one-hot targets."""
-    base, kinds, free, hot, bounded = [], [], [], [], {}
+    base, kinds, free, hot, bounded, display = [], [], [], [], {}, {}
     for arg in domain.args:
         shape = domain.shape_of(arg, dims)
         drawn = domain.drawn_shape_of(arg, dims)
@@ -273,7 +271,7 @@ def _symbolic_inputs(domain: Domain, dims: dict[str, int]) -> Iterator[_Inputs]:
             raise _symbolic.Untranslatable(f"no symbolic domain for inputs of kind {arg.kind!r}")
         # Indexed along the declared dimensions, not a fixed axis of size 1 (a column).
         named = [not (isinstance(d, int) and d == 1) for d in arg.shape] + ([False] if arg.column else [])
-        array = _symbolic.symbols_for(arg.name, shape, named, **_ASSUMPTIONS[arg.kind])
+        array = _symbolic.symbols_for(arg.name, shape, named, display, **_ASSUMPTIONS[arg.kind])
         if arg.kind == "probability":
             bounded.update({p: 1 / (1 + sympy.Dummy("u", positive=True)) for p in array.flat})
         if arg.kind in ("simplex", "smoothed") and drawn:
@@ -293,8 +291,10 @@ def _symbolic_inputs(domain: Domain, dims: dict[str, int]) -> Iterator[_Inputs]:
     for k, shape, drawn in hot:
         rows = int(np.prod(drawn[:-1], dtype=int)) if drawn else 1
         width = drawn[-1] if drawn else 1
-        choices.append([(k, shape, rows, width, combo) for combo in _product([list(range(width))] * rows)])
-    for picked in _product(choices):
+        choices.append([(k, shape, rows, width, combo) for combo in itertools.product(range(width), repeat=rows)])
+    bounds = [a.bound for a in domain.args]
+    widths = [(domain.drawn_shape_of(a, dims) or (1,))[-1] for a in domain.args]
+    for picked in itertools.product(*choices):
         arrays = list(base)
         labels = []
         for k, shape, rows, width, combo in picked:
@@ -303,17 +303,10 @@ def _symbolic_inputs(domain: Domain, dims: dict[str, int]) -> Iterator[_Inputs]:
                 values[r, c] = sympy.Integer(1)
             arrays[k] = values.reshape(shape)
             labels.append(f"{domain.args[k].name} = e_{','.join(str(c + 1) for c in combo)}")
-        widths = [(domain.drawn_shape_of(a, dims) or (1,))[-1] for a in domain.args]
-        yield _Inputs(arrays, kinds, free, [a.bound for a in domain.args], widths, "; ".join(labels), bounded)
+        yield _Inputs(arrays, kinds, free, bounds, widths, "; ".join(labels), bounded, display)
 
 
 # --- Walking both sides, branch by branch ---------------------------------------------------
-
-
-def _jaxpr(fn, avals):
-    with checking():
-        closed, shape = jax.make_jaxpr(fn, return_shape=True)(*avals)
-    return closed, shape
 
 
 class _Side:
@@ -321,18 +314,12 @@ class _Side:
 
     def __init__(self, fn, avals):
         self.fn = fn
-        self.closed, shape = _jaxpr(fn, avals)
-        self.leaves = jax.tree_util.tree_leaves(shape)
-        self.names = _leaf_names(shape)
+        with checking():
+            self.closed, shape = jax.make_jaxpr(fn, return_shape=True)(*avals)
+        self.names = output_names(shape)
 
     def outputs(self, inputs: _Inputs, paths: _symbolic.Paths) -> list[np.ndarray]:
         return _symbolic.evaluate(self.closed.jaxpr, self.closed.consts, inputs.arrays, paths)
-
-
-def _leaf_names(tree) -> list[str]:
-    from derivcheck._checker import output_names
-
-    return output_names(tree)
 
 
 def _branches(cf: _Side, ref: _Side, inputs: _Inputs, check) -> Iterator[tuple[dict, list, list]]:
@@ -395,9 +382,13 @@ def _exp_generators(expr: sympy.Expr) -> tuple[sympy.Expr, dict[sympy.Symbol, sy
     return result, {g: v.xreplace(values) for g, v in values.items()}
 
 
+def _in_generators(expr: sympy.Expr) -> tuple[sympy.Expr, dict]:
+    """``expr`` with tanh and the like in exponentials, those in generators (:func:`_exp_generators`)."""
+    return _exp_generators(sympy.sympify(expr).rewrite(sympy.exp))
+
+
 def _rational_form(expr: sympy.Expr) -> tuple[sympy.Expr, dict]:
-    e = sympy.sympify(expr).rewrite(sympy.exp)
-    e, gens = _exp_generators(e)
+    e, gens = _in_generators(expr)
     return sympy.cancel(sympy.together(e)), gens
 
 
@@ -411,7 +402,7 @@ def _vanishes(expr: sympy.Expr) -> bool:
     rational form (:func:`_exp_generators`) expands to 0; else ``sympy.simplify`` says 0."""
     if expr == 0:
         return True
-    e, _ = _exp_generators(sympy.sympify(expr).rewrite(sympy.exp))
+    e, _ = _in_generators(expr)
     numerator, _ = sympy.fraction(sympy.together(e))
     if sympy.expand(numerator) == 0:
         return True
@@ -589,6 +580,11 @@ def _faithful(cf: _Side, ref: _Side, inputs: _Inputs, branches, points) -> None:
 
 def _disproof(cf, ref, inputs, signs, differing, domain, check, rng, proved, first) -> _SizeOutcome:
     condition = "; ".join(t for t in (inputs.label, _condition_text(signs)) if t)
+
+    def disproved(point, numeric) -> _SizeOutcome:
+        return _SizeOutcome("disproved", branches=proved, difference=_shown(differing, inputs.display),
+                            condition=condition, counterexample=_exact_point(domain, inputs, point), numeric=numeric)
+
     unconfirmed: list[str] = []
     fallback = None
     for attempt in range(POINTS_TRIED):
@@ -604,23 +600,17 @@ def _disproof(cf, ref, inputs, signs, differing, domain, check, rng, proved, fir
             if v is None or isinstance(v, complex) or abs(v) <= _ZERO:
                 continue
             numeric = _confirm(cf, ref, values, name, index, v)
-            if numeric is None or not numeric["float64_exact"]:
-                # Too small for float64 to see, or float64 off on its own there: look on for a
-                # point where float64 shows the exact difference, keeping this one if none.
-                unconfirmed.append(f"{v:.3g} at {name}{list(index)}")
-                if numeric is not None and fallback is None:
-                    fallback = (point, numeric)
-                if len(unconfirmed) < _UNCONFIRMED_MOST:
-                    continue
-                if fallback is None:
-                    break
-                point, numeric = fallback
-            return _SizeOutcome("disproved", branches=proved, difference=_shown(differing), condition=condition,
-                                counterexample=_exact_point(domain, inputs, point), numeric=numeric)
+            if numeric is not None and numeric["float64_exact"]:
+                return disproved(point, numeric)
+            # Too small for float64 to see, or float64 off on its own there: look on for a
+            # point where float64 shows the exact difference, keeping this one if none.
+            unconfirmed.append(f"{v:.3g} at {name}{list(index)}")
+            if numeric is not None and fallback is None:
+                fallback = (point, numeric)
+            if len(unconfirmed) >= _UNCONFIRMED_MOST:
+                break
     if fallback is not None:
-        point, numeric = fallback
-        return _SizeOutcome("disproved", branches=proved, difference=_shown(differing), condition=condition,
-                            counterexample=_exact_point(domain, inputs, point), numeric=numeric)
+        return disproved(*fallback)
     if unconfirmed:
         raise _symbolic.Untranslatable(f"symbolic differences ({unconfirmed[0]}) were not confirmed numerically")
     return _SizeOutcome("inconclusive", branches=proved, condition=condition,
@@ -628,13 +618,13 @@ def _disproof(cf, ref, inputs, signs, differing, domain, check, rng, proved, fir
                             "difference did not simplify to 0, and no point was found where it is not")
 
 
-def _shown(differing) -> tuple[dict[str, str], ...]:
+def _shown(differing, display) -> tuple[dict[str, str], ...]:
     """The first differing elements, simplified, as text and MathML."""
     shown = []
     for n, i, diff in differing[:8]:
         text = _simplified(diff)
         shown.append({"output": n, "index": str(list(i)), "difference": sympy.sstr(text),
-                      "mathml": sympy.mathml(text.xreplace(_symbolic.DISPLAY), printer="presentation")})
+                      "mathml": sympy.mathml(text.xreplace(display), printer="presentation")})
     return tuple(shown)
 
 

@@ -400,16 +400,9 @@ def _convert(eqn, x: np.ndarray) -> np.ndarray:
     kind = np.dtype(eqn.params["new_dtype"]).kind
     if kind == "f":
         return _elementwise(_to_expr, x)
-    if kind == "b":
-        return _elementwise(lambda v: bool(v) if isinstance(v, bool) else bool(v != 0) if v.is_number else _bad(), x)
-    if _is_concrete(x):
-        if kind in "iu":
-            return _elementwise(lambda v: sympy.Integer(int(v)), x)
-    raise Untranslatable(f"a symbolic value converted to {eqn.params['new_dtype']}")
-
-
-def _bad():
-    raise Untranslatable("a symbolic value converted to a boolean")
+    if not _is_concrete(x) or kind not in "biu":
+        raise Untranslatable(f"a symbolic value converted to {eqn.params['new_dtype']}")
+    return _elementwise(bool if kind == "b" else lambda v: sympy.Integer(int(v)), x)
 
 
 def evaluate(jaxpr: core.Jaxpr, consts: Sequence[Any], args: Sequence[np.ndarray], paths: Paths) -> list[np.ndarray]:
@@ -491,19 +484,17 @@ def _concretely(eqn, invals: list[np.ndarray]) -> list[np.ndarray]:
     return [_array(o) for o in _bind(eqn, arrays)]
 
 
-def symbols_for(name: str, shape: tuple[int, ...], named: Sequence[bool], **assumptions) -> np.ndarray:
+def symbols_for(name: str, shape: tuple[int, ...], named: Sequence[bool], display: dict[sympy.Symbol, Any],
+                **assumptions) -> np.ndarray:
     """An object array of fresh symbols named ``name_<1-based indices>``, indexed along the
-    axes ``named`` marks (a column's trailing axis of size 1 is not)."""
+    axes ``named`` marks (a column's trailing axis of size 1 is not). ``display`` receives
+    how each is shown in MathML: the argument with its indices as a subscript (``W_12`` as
+    W with subscript 1, 2)."""
     out = np.empty(shape, dtype=object)
     for index in np.ndindex(shape):
         digits = [i for i, keep in zip(index, named) if keep]
         label = name if not digits else f"{name}_{''.join(str(i + 1) for i in digits)}"
         out[index] = sympy.Symbol(label, **assumptions)
-        DISPLAY[out[index]] = sympy.IndexedBase(name)[tuple(i + 1 for i in digits)] if digits else sympy.Symbol(name)
+        display[out[index]] = sympy.IndexedBase(name)[tuple(i + 1 for i in digits)] if digits else sympy.Symbol(name)
     return out
-
-
-#: How each symbol is shown in MathML: its argument with its indices as a subscript
-#: (``W_12`` as W with subscript 1, 2).
-DISPLAY: dict[sympy.Symbol, sympy.Expr] = {}
 

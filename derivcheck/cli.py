@@ -252,6 +252,13 @@ def _proofs(claims, timeout_s, jobs, seed=0):
                                                                      proof.seconds))
 
 
+def _cpu_jobs() -> int:
+    """Proofs run on the host CPU (SymPy), whatever the checked device: one worker a core."""
+    from derivcheck._runner import default_jobs
+
+    return default_jobs("cpu")
+
+
 def _with_proofs(results, proofs):
     import dataclasses
 
@@ -413,7 +420,7 @@ def _cmd_prove(args) -> int:
 
     claims = select(document=args.document, pattern=args.claim)
     start = time.perf_counter()
-    proofs = _proofs(claims, args.timeout, args.jobs or (os.cpu_count() or 1), args.seed)
+    proofs = _proofs(claims, args.timeout, args.jobs or _cpu_jobs(), args.seed)
     if args.format == "json":
         print(proofs_json(claims, proofs, {"kind": "prove", "seed": args.seed, "timeout_s": args.timeout or 30.0,
                                            "wall_time_s": round(time.perf_counter() - start, 3)}))
@@ -487,7 +494,7 @@ def _cmd_report(args) -> int:
             return EXIT_OK if not failures else EXIT_GATE_FAILED
     if args.prove:
         proved = [c for c in chosen if c.id in {r.id for r in results}]
-        results = _with_proofs(results, _proofs(proved, args.prove_timeout, args.jobs or (os.cpu_count() or 1)))
+        results = _with_proofs(results, _proofs(proved, args.prove_timeout, args.jobs or _cpu_jobs()))
     checked = {r.id for r in results}
     documents = {c.document.key for c in chosen if c.id in checked}
     claims = [c for c in chosen if c.document.key in documents]
