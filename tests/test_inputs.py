@@ -15,6 +15,7 @@ from derivcheck.inputs import (
     KINDS,
     REGIMES,
     BatchPlan,
+    _at_most,
     batch_plans,
     buckets_by_size,
     draw_batch,
@@ -191,6 +192,13 @@ def test_float16_draws_within_the_float16_bound_and_other_dtypes_within_the_boun
     (point,) = data.draw(point_strategy(domain, dtype=jnp.dtype("float16"), bucket=0))
     assert np.abs(point).max() <= 0.4
     assert domain.float16_ranges() == ("|s| <= 0.4: why",)
+
+
+@pytest.mark.parametrize("bound", [0.4, 0.1, 1 / 3, 0.5, 20.0])
+def test_a_point_bound_is_the_largest_float32_not_above_the_bound(bound):
+    # Hypothesis draws its limits exactly, so the limit itself must lie within the bound.
+    limit = _at_most(bound, 32)
+    assert limit == float(np.float32(limit)) and limit <= bound < float(np.nextafter(np.float32(limit), np.float32(np.inf)))
 
 
 def test_a_float16_bound_needs_its_reason_and_must_narrow_the_bound():
