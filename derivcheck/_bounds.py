@@ -1151,25 +1151,32 @@ def at_a_tie(fn: Callable[..., Any], *args: Any) -> jax.Array:
 
 
 def evaluate_with_bound(fn: Callable[..., Any], *args: Any, platform: str = "cpu",
-                        narrow: NarrowArithmetic | None = None) -> tuple[Any, Any]:
+                        narrow: NarrowArithmetic | None = None, errors: Sequence[Any] | None = None,
+                        exact: list[bool] | None = None) -> tuple[Any, Any]:
     """Evaluate ``fn(*args)`` and a first-order bound on its rounding error.
 
-    The arguments are taken as exact (they are the point being checked). Returns the output
-    pytree and a pytree of the same structure holding, per element, a float64 upper bound
-    on the absolute rounding error of that element. ``platform`` is where the result will
-    run: float32 matrix products below HIGHEST precision round their operands there
-    (:func:`matmul_input_unit`). ``narrow``: how it computes bfloat16 or float16, where its
-    probe found better than the worst case (:func:`derivcheck._narrow.narrow_arithmetic`).
+    The arguments are taken as exact (they are the point being checked), unless ``errors``
+    gives a bound per leaf of ``args`` (None: exact), as the bound of a computation they
+    are the outputs of. Returns the output pytree and a pytree of the same structure
+    holding, per element, a float64 upper bound on the absolute rounding error of that
+    element. ``exact``: a list to which is appended, per output leaf, whether its bound is
+    exactly zero by construction (an argument passed through, an exact operation of
+    exact operands): passed on as None in ``errors``, it lets a computation be bounded in
+    two parts, ``g`` on the outputs of ``f``, exactly as ``g(f(x))`` in one.
+    ``platform`` is where the result will run: float32 matrix products below HIGHEST
+    precision round their operands there (:func:`matmul_input_unit`). ``narrow``: how it
+    computes bfloat16 or float16, where its probe found better than the worst case
+    (:func:`derivcheck._narrow.narrow_arithmetic`).
     """
     token, narrow_token = _PLATFORM.set(platform), _NARROW.set(narrow)
     try:
-        return _evaluate_with_bound(fn, *args)
+        return _evaluate_with_bound(fn, args, errors, exact)
     finally:
         _PLATFORM.reset(token)
         _NARROW.reset(narrow_token)
 
 
-def _evaluate_with_bound(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
+def _evaluate_with_bound(fn: Callable[..., Any], args, errors, exact) -> tuple[Any, Any]:
     flat_args, in_tree = jax.tree_util.tree_flatten(args)
     avals = [jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)) for a in flat_args]
 
@@ -1177,7 +1184,12 @@ def _evaluate_with_bound(fn: Callable[..., Any], *args: Any) -> tuple[Any, Any]:
         return fn(*jax.tree_util.tree_unflatten(in_tree, list(flat)))
 
     closed, out_shape = jax.make_jaxpr(flat_fn, return_shape=True)(*avals)
-    outs, errs = _eval_jaxpr(closed.jaxpr, closed.consts, flat_args, [None] * len(flat_args))
+    in_errs = list(errors) if errors is not None else [None] * len(flat_args)
+    if len(in_errs) != len(flat_args):
+        raise ValueError(f"{len(in_errs)} error bounds for {len(flat_args)} arguments")
+    outs, errs = _eval_jaxpr(closed.jaxpr, closed.consts, flat_args, in_errs)
+    if exact is not None:
+        exact.extend(e is None for e in errs)
     errs = [e if e is not None else _zeros_like(o) for o, e in zip(outs, errs)]
     out_tree = jax.tree_util.tree_structure(out_shape)
     return (

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._bounds import at_a_tie, evaluate_with_bound, recording_estimates
+from derivcheck._composed import ArgumentsPermuted, OutputsChanged
 from derivcheck._host import HostClosedForm
 from derivcheck._narrow import NarrowArithmetic, narrow_arithmetic
 from derivcheck._timing import phase
@@ -250,9 +251,9 @@ def _batched(fn: Callable[..., Any]) -> Callable[..., Any]:
     return batched
 
 
-def _traced_with_bound(fn, batch, platform: str, estimated_into: set[str], narrow=None):
+def _traced_with_bound(fn, batch, platform: str, estimated_into: set[str], narrow=None, **kwargs):
     with recording_estimates() as estimated, phase("bound interpreter"):
-        out = evaluate_with_bound(_batched(fn), *batch, platform=platform, narrow=narrow)
+        out = evaluate_with_bound(_batched(fn), *batch, platform=platform, narrow=narrow, **kwargs)
     estimated_into |= estimated
     return out
 
@@ -264,15 +265,94 @@ def _closed_form_stage(closed_form: Callable[..., Any], platform: str, precision
 
     Traced (on first call) under ``precision``: the key keeps the two precisions apart.
     ``narrow``: how the platform computes the checked bfloat16 or float16 (its probe).
+    A closed form built from another (:mod:`derivcheck._composed`) runs that one's compiled
+    outputs through its own compiled change (:func:`_composed_stage`).
     """
+    if isinstance(closed_form, (OutputsChanged, ArgumentsPermuted)):
+        return _composed_stage(closed_form, platform, precision, narrow)
 
     estimated: set[str] = set()
 
-    def stage(*batch):
+    def closed_form_stage(*batch):
         cf, bound = _traced_with_bound(closed_form, batch, platform, estimated, narrow)
         return _rows(cf), _rows(bound)
 
-    return _Stage(_compiled(stage, platform), estimated)
+    return _Stage(_compiled(closed_form_stage, platform), estimated)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unchanged:
+    """The change of a closed form whose arguments alone are permuted."""
+
+    def __call__(self, out):
+        return out
+
+
+@dataclasses.dataclass(eq=False)
+class _OutputsStage(_Stage):
+    """A closed form's outputs and bounds as pytrees, and per input shapes which output
+    bounds are exactly zero (known once traced; :func:`derivcheck._bounds.evaluate_with_bound`)."""
+
+    exact: dict[tuple, tuple[bool, ...]] = dataclasses.field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=CLOSED_FORM_STAGES)
+def _outputs_stage(closed_form, platform: str, precision: str, narrow: NarrowArithmetic | None):
+    """Batch of inputs -> the closed form's outputs and their bounds, as pytrees: the part
+    of :func:`_closed_form_stage` that every change of its outputs shares."""
+    estimated: set[str] = set()
+    exact: dict[tuple, tuple[bool, ...]] = {}
+
+    def outputs_stage(*batch):
+        flags: list[bool] = []
+        out = _traced_with_bound(closed_form, batch, platform, estimated, narrow, exact=flags)
+        exact[_signature(batch)] = tuple(flags)
+        return out
+
+    return _OutputsStage(_compiled(outputs_stage, platform), estimated, exact)
+
+
+def _signature(batch) -> tuple:
+    return tuple((tuple(a.shape), str(a.dtype)) for a in batch)
+
+
+@functools.lru_cache(maxsize=CLOSED_FORM_STAGES)
+def _change_stage(change, exact: tuple[bool, ...], platform: str, precision: str,
+                  narrow: NarrowArithmetic | None):
+    """Outputs and bounds of a closed form -> ``change`` of them and its bound (rows): the
+    rest of the joint computation, bounded from the bounds it is given. Keyed by the change's
+    value, it is compiled once per output shapes, whatever closed form it changes."""
+    estimated: set[str] = set()
+
+    def change_stage(out, bound):
+        errors = [None if zero else b for b, zero in zip(jax.tree_util.tree_leaves(bound), exact)]
+        changed, changed_bound = _traced_with_bound(change, (out,), platform, estimated, narrow, errors=errors)
+        return _rows(changed), _rows(changed_bound)
+
+    return _Stage(_compiled(change_stage, platform), estimated)
+
+
+def _composed_stage(closed_form, platform: str, precision: str, narrow: NarrowArithmetic | None) -> _Stage:
+    """The closed-form stage of ``change(base(x))`` or ``base(permuted x)``: the base's
+    outputs stage (compiled once for every change of it) followed by the change's stage.
+    Bounded in two parts from the same rules, operation by operation, as in one."""
+    if isinstance(closed_form, ArgumentsPermuted):
+        change, order = _Unchanged(), closed_form.order
+    else:
+        change, order = closed_form.change, None
+    outputs = _outputs_stage(closed_form.base, platform, precision, narrow)
+    estimated: set[str] = set()
+
+    def run(*batch):
+        if order is not None:
+            batch = tuple(batch[k] for k in order)
+        out, bound = outputs(*batch)
+        changed = _change_stage(change, outputs.exact[_signature(batch)], platform, precision, narrow)
+        result = changed(out, bound)
+        estimated.update(outputs.estimated, changed.estimated)
+        return result
+
+    return _Stage(run, estimated)
 
 
 @functools.lru_cache(maxsize=REFERENCE_STAGES)
@@ -294,7 +374,7 @@ def _reference_stage(reference, reference_right, kinks, platform: str, precision
 
     estimated: set[str] = set()
 
-    def stage(*batch):
+    def reference_stage(*batch):
         below, above = _one_sided_inputs(batch, kinks)
         ref_lo, bound_lo = _traced_with_bound(reference, below, platform, estimated)
         if any(kinks) or reference_right is not None:
@@ -316,7 +396,7 @@ def _reference_stage(reference, reference_right, kinks, platform: str, precision
         in_float32 = _rows(_float32_diagnostic(reference, batch, lo))
         return lo, hi, bound, in_float32
 
-    return _Stage(_compiled(stage, platform), estimated)
+    return _Stage(_compiled(reference_stage, platform), estimated)
 
 
 def _float32_diagnostic(reference, batch, like):

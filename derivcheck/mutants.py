@@ -9,6 +9,7 @@ jaxpr (nested jitted helpers included) while keeping every shape.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from jax import lax
 from jax.extend import core
 
 from derivcheck._bounds import nested_jaxpr
+from derivcheck._composed import ArgumentsPermuted, OutputsChanged
 
 __all__ = [
     "MUTANTS",
@@ -55,33 +57,30 @@ def one_element_step(dtype) -> float:
 Mutator = Callable[[Callable[..., Any], tuple[Any, ...]], "Callable[..., Any] | None"]
 
 
-def _map_outputs(fn, change):
-    return lambda *args: jax.tree_util.tree_map(change, fn(*args))
+@dataclasses.dataclass(frozen=True)
+class _Negated:
+    def __call__(self, out):
+        return jax.tree_util.tree_map(jnp.negative, out)
 
 
-def sign_flip(fn, args=()):
-    """``-f``."""
-    return _map_outputs(fn, jnp.negative)
+@dataclasses.dataclass(frozen=True)
+class _Doubled:
+    def __call__(self, out):
+        return jax.tree_util.tree_map(lambda x: 2 * x, out)
 
 
-def factor_of_two(fn, args=()):
-    """``2 f``."""
-    return _map_outputs(fn, lambda x: 2 * x)
+@dataclasses.dataclass(frozen=True)
+class _DividedBy:
+    n: int
+
+    def __call__(self, out):
+        return jax.tree_util.tree_map(lambda x: x / self.n, out)
 
 
-def one_over_n(fn, args=()):
-    """``f / N`` with N the size of the first output (a mean where a sum is meant);
-    None where that size is 1."""
-    first = jax.tree_util.tree_leaves(jax.eval_shape(fn, *args))[0]
-    n = int(np.prod(first.shape, dtype=int))
-    return None if n == 1 else _map_outputs(fn, lambda x: x / n)
-
-
-def one_element_off(fn, args=()):
-    """The largest-magnitude element of the first output, :data:`ONE_ELEMENT_ULPS` ulps off."""
-
-    def mutant(*a):
-        leaves, tree = jax.tree_util.tree_flatten(fn(*a))
+@dataclasses.dataclass(frozen=True)
+class _LargestElementOff:
+    def __call__(self, out):
+        leaves, tree = jax.tree_util.tree_flatten(out)
         first = leaves[0]
         flat = jnp.ravel(first)
         is_largest = jnp.arange(flat.size) == jnp.argmax(jnp.abs(flat))
@@ -89,7 +88,34 @@ def one_element_off(fn, args=()):
         bumped = jnp.where(is_largest, flat * (1 + step), flat).reshape(first.shape)
         return jax.tree_util.tree_unflatten(tree, [bumped, *leaves[1:]])
 
-    return mutant
+
+@dataclasses.dataclass(frozen=True)
+class _SquaresTransposed:
+    def __call__(self, out):
+        return jax.tree_util.tree_map(lambda x: x.T if x.ndim == 2 and x.shape[0] == x.shape[1] else x, out)
+
+
+def sign_flip(fn, args=()):
+    """``-f``."""
+    return OutputsChanged(fn, _Negated())
+
+
+def factor_of_two(fn, args=()):
+    """``2 f``."""
+    return OutputsChanged(fn, _Doubled())
+
+
+def one_over_n(fn, args=()):
+    """``f / N`` with N the size of the first output (a mean where a sum is meant);
+    None where that size is 1."""
+    first = jax.tree_util.tree_leaves(jax.eval_shape(fn, *args))[0]
+    n = int(np.prod(first.shape, dtype=int))
+    return None if n == 1 else OutputsChanged(fn, _DividedBy(n))
+
+
+def one_element_off(fn, args=()):
+    """The largest-magnitude element of the first output, :data:`ONE_ELEMENT_ULPS` ulps off."""
+    return OutputsChanged(fn, _LargestElementOff())
 
 
 def extra_transpose(fn, args=()):
@@ -97,7 +123,7 @@ def extra_transpose(fn, args=()):
     shapes = jax.tree_util.tree_leaves(jax.eval_shape(fn, *args))
     if not any(len(s.shape) == 2 and s.shape[0] == s.shape[1] > 1 for s in shapes):
         return None
-    return _map_outputs(fn, lambda x: x.T if x.ndim == 2 and x.shape[0] == x.shape[1] else x)
+    return OutputsChanged(fn, _SquaresTransposed())
 
 
 def swapped_arguments(fn, args=()):
@@ -105,12 +131,9 @@ def swapped_arguments(fn, args=()):
     for i in range(len(args)):
         for j in range(i + 1, len(args)):
             if np.shape(args[i]) == np.shape(args[j]) and jnp.result_type(args[i]) == jnp.result_type(args[j]):
-                def mutant(*a, i=i, j=j):
-                    a = list(a)
-                    a[i], a[j] = a[j], a[i]
-                    return fn(*a)
-
-                return mutant
+                order = list(range(len(args)))
+                order[i], order[j] = j, i
+                return ArgumentsPermuted(fn, tuple(order))
     return None
 
 

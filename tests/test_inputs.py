@@ -198,7 +198,8 @@ def test_float16_draws_within_the_float16_bound_and_other_dtypes_within_the_boun
 def test_a_point_bound_is_the_largest_float32_not_above_the_bound(bound):
     # Hypothesis draws its limits exactly, so the limit itself must lie within the bound.
     limit = _at_most(bound, 32)
-    assert limit == float(np.float32(limit)) and limit <= bound < float(np.nextafter(np.float32(limit), np.float32(np.inf)))
+    above = float(np.nextafter(np.float32(limit), np.float32(np.inf)))
+    assert limit == float(np.float32(limit)) and limit <= bound < above
 
 
 def test_a_float16_bound_needs_its_reason_and_must_narrow_the_bound():

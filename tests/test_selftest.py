@@ -15,10 +15,14 @@ import numpy as np
 import pytest
 
 import derivcheck
+from derivcheck._checker import Checker, _closed_form_stage
+from derivcheck._composed import ArgumentsPermuted, OutputsChanged
 from derivcheck._output import selftest_table
-from derivcheck._selftest import MutantRecord, selftest_claim
+from derivcheck._selftest import MutantRecord, mutants_of, selftest_claim
 from derivcheck.cli import main
+from derivcheck.inputs import BatchPlan, draw_batch
 from derivcheck.mutants import (
+    ONE_ELEMENT_ULPS,
     extra_transpose,
     first_term_only,
     one_branch_negated,
@@ -134,3 +138,28 @@ def test_a_surviving_mutant_fails_the_self_test():
 def test_selftest_usage_errors_exit_2(argv, capsys):
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("derivcheck: error:")
+
+
+#: Output and argument operators: their mutants are compiled in two parts (derivcheck._composed).
+COMPOSED_OPERATORS = ("sign flip", "factor of 2", "factor of 1/N", f"one element off by {ONE_ELEMENT_ULPS} ulps",
+                      "extra transpose", "swapped arguments")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("claim_id", ["sharma2024/eq9-softmax-jacobian-matrix", "sharma2024/sec2-network-backprop",
+                                      "vijay2019/sec1.1-softsign-second-derivative-negative"])
+def test_a_fault_compiled_in_two_parts_is_bounded_as_in_one(claim_id, dtype):
+    # The base's outputs stage and the change's stage give the values and bounds, bit for
+    # bit, of the same mutant traced and bounded in one piece.
+    (claim,) = (c for c in CLAIMS if c.id == claim_id)
+    narrow = Checker(claim.closed_form, claim.reference, None, (), dtype, "cpu").narrow
+    mutants = [(name, m) for name, m in mutants_of(claim, COMPOSED_OPERATORS)]
+    assert {name for name, _ in mutants} >= {"sign flip", "factor of 2", f"one element off by {ONE_ELEMENT_ULPS} ulps"}
+    for name, mutated in mutants:
+        assert isinstance(mutated.closed_form, (OutputsChanged, ArgumentsPermuted)), name
+        arrays = draw_batch(mutated.domain, BatchPlan(0, "unit", seed=0), points=16, dtype=jnp.dtype(dtype))
+        batch = tuple(jnp.asarray(a, dtype) for a in arrays)
+        in_two = _closed_form_stage(mutated.closed_form, "cpu", "highest", narrow)(*batch)
+        in_one = _closed_form_stage(lambda *a, m=mutated.closed_form: m(*a), "cpu", "highest", narrow)(*batch)
+        for two, one in zip(in_two, in_one):
+            np.testing.assert_array_equal(np.asarray(two), np.asarray(one), err_msg=f"{claim_id} {name} [{dtype}]")

@@ -1,0 +1,41 @@
+"""Closed forms built from another one: its outputs changed, or its arguments permuted.
+
+Most of the self-test's planted faults (:mod:`derivcheck.mutants`) are of this kind: ``-f``,
+``2 f``, ``f / N``, one element of ``f`` moved, ``f`` with its arguments swapped. Declared as
+such, they let the checker compile ``f`` once for all of them and each change on its own,
+a few operations shared by every claim with outputs of the same shapes
+(:func:`derivcheck._checker._closed_form_stage`), instead of compiling ``f`` again for each
+fault. Called, they compute what they say, as any closed form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ArgumentsPermuted", "OutputsChanged"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class OutputsChanged:
+    """``change(base(*args))``. ``change`` maps the output pytree of one point to another of
+    the same structure; it compares by value (a frozen dataclass), so that one compiled
+    change serves every closed form it is applied to."""
+
+    base: Callable[..., Any]
+    change: Callable[[Any], Any]
+
+    def __call__(self, *args):
+        return self.change(self.base(*args))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ArgumentsPermuted:
+    """``base(*(args[k] for k in order))``."""
+
+    base: Callable[..., Any]
+    order: tuple[int, ...]
+
+    def __call__(self, *args):
+        return self.base(*(args[k] for k in self.order))
