@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._bounds import at_a_tie, evaluate_with_bound, recording_estimates
-from derivcheck._composed import ArgumentsPermuted, OutputsChanged
+from derivcheck._composed import Composed
 from derivcheck._host import HostClosedForm
 from derivcheck._narrow import NarrowArithmetic, narrow_arithmetic
 from derivcheck._timing import phase
@@ -268,7 +268,7 @@ def _closed_form_stage(closed_form: Callable[..., Any], platform: str, precision
     A closed form built from another (:mod:`derivcheck._composed`) runs that one's compiled
     outputs through its own compiled change (:func:`_composed_stage`).
     """
-    if isinstance(closed_form, (OutputsChanged, ArgumentsPermuted)):
+    if isinstance(closed_form, Composed):
         return _composed_stage(closed_form, platform, precision, narrow)
 
     estimated: set[str] = set()
@@ -278,14 +278,6 @@ def _closed_form_stage(closed_form: Callable[..., Any], platform: str, precision
         return _rows(cf), _rows(bound)
 
     return _Stage(_compiled(closed_form_stage, platform), estimated)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Unchanged:
-    """The change of a closed form whose arguments alone are permuted."""
-
-    def __call__(self, out):
-        return out
 
 
 @dataclasses.dataclass(eq=False)
@@ -332,22 +324,18 @@ def _change_stage(change, exact: tuple[bool, ...], platform: str, precision: str
     return _Stage(_compiled(change_stage, platform), estimated)
 
 
-def _composed_stage(closed_form, platform: str, precision: str, narrow: NarrowArithmetic | None) -> _Stage:
-    """The closed-form stage of ``change(base(x))`` or ``base(permuted x)``: the base's
-    outputs stage (compiled once for every change of it) followed by the change's stage.
-    Bounded in two parts from the same rules, operation by operation, as in one."""
-    if isinstance(closed_form, ArgumentsPermuted):
-        change, order = _Unchanged(), closed_form.order
-    else:
-        change, order = closed_form.change, None
+def _composed_stage(closed_form: Composed, platform: str, precision: str,
+                    narrow: NarrowArithmetic | None) -> _Stage:
+    """The closed-form stage of ``change(base(reordered x))``: the base's outputs stage
+    (compiled once for every change of it) followed by the change's stage. Bounded in two
+    parts from the same rules, operation by operation, as in one."""
     outputs = _outputs_stage(closed_form.base, platform, precision, narrow)
     estimated: set[str] = set()
 
     def run(*batch):
-        if order is not None:
-            batch = tuple(batch[k] for k in order)
+        batch = closed_form.arguments(batch)
         out, bound = outputs(*batch)
-        changed = _change_stage(change, outputs.exact[_signature(batch)], platform, precision, narrow)
+        changed = _change_stage(closed_form.change, outputs.exact[_signature(batch)], platform, precision, narrow)
         result = changed(out, bound)
         estimated.update(outputs.estimated, changed.estimated)
         return result

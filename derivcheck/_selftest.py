@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 import jax
 import numpy as np
 
-from derivcheck._composed import ArgumentsPermuted, OutputsChanged
+from derivcheck._composed import Composed, Unchanged
 from derivcheck._config import scoped
 from derivcheck._host import HostClosedForm
 from derivcheck._verify import first_bucket_avals, runnable, verify
@@ -98,10 +98,9 @@ def _values(fn: Callable):
 
 
 def _batch_values(fn: Callable, arrays) -> list[np.ndarray]:
-    if isinstance(fn, OutputsChanged):
-        out = _values(fn.change)(_values(fn.base)(*arrays))
-    elif isinstance(fn, ArgumentsPermuted):
-        out = _values(fn.base)(*(arrays[k] for k in fn.order))
+    if isinstance(fn, Composed):
+        out = _values(fn.base)(*fn.arguments(tuple(arrays)))
+        out = out if isinstance(fn.change, Unchanged) else _values(fn.change)(out)
     else:
         out = _values(fn)(*arrays)
     return [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(out)]

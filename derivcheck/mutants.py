@@ -20,7 +20,7 @@ from jax import lax
 from jax.extend import core
 
 from derivcheck._bounds import nested_jaxpr
-from derivcheck._composed import ArgumentsPermuted, OutputsChanged
+from derivcheck._composed import Composed
 
 __all__ = [
     "MUTANTS",
@@ -97,12 +97,12 @@ class _SquaresTransposed:
 
 def sign_flip(fn, args=()):
     """``-f``."""
-    return OutputsChanged(fn, _Negated())
+    return Composed(fn, _Negated())
 
 
 def factor_of_two(fn, args=()):
     """``2 f``."""
-    return OutputsChanged(fn, _Doubled())
+    return Composed(fn, _Doubled())
 
 
 def one_over_n(fn, args=()):
@@ -110,12 +110,12 @@ def one_over_n(fn, args=()):
     None where that size is 1."""
     first = jax.tree_util.tree_leaves(jax.eval_shape(fn, *args))[0]
     n = int(np.prod(first.shape, dtype=int))
-    return None if n == 1 else OutputsChanged(fn, _DividedBy(n))
+    return None if n == 1 else Composed(fn, _DividedBy(n))
 
 
 def one_element_off(fn, args=()):
     """The largest-magnitude element of the first output, :data:`ONE_ELEMENT_ULPS` ulps off."""
-    return OutputsChanged(fn, _LargestElementOff())
+    return Composed(fn, _LargestElementOff())
 
 
 def extra_transpose(fn, args=()):
@@ -123,7 +123,7 @@ def extra_transpose(fn, args=()):
     shapes = jax.tree_util.tree_leaves(jax.eval_shape(fn, *args))
     if not any(len(s.shape) == 2 and s.shape[0] == s.shape[1] > 1 for s in shapes):
         return None
-    return OutputsChanged(fn, _SquaresTransposed())
+    return Composed(fn, _SquaresTransposed())
 
 
 def swapped_arguments(fn, args=()):
@@ -133,7 +133,7 @@ def swapped_arguments(fn, args=()):
             if np.shape(args[i]) == np.shape(args[j]) and jnp.result_type(args[i]) == jnp.result_type(args[j]):
                 order = list(range(len(args)))
                 order[i], order[j] = j, i
-                return ArgumentsPermuted(fn, tuple(order))
+                return Composed(fn, order=tuple(order))
     return None
 
 

@@ -16,7 +16,7 @@ import pytest
 
 import derivcheck
 from derivcheck._checker import Checker, _closed_form_stage
-from derivcheck._composed import ArgumentsPermuted, OutputsChanged
+from derivcheck._composed import Composed
 from derivcheck._output import selftest_table
 from derivcheck._selftest import MutantRecord, mutants_of, selftest_claim
 from derivcheck.cli import main
@@ -153,10 +153,10 @@ def test_a_fault_compiled_in_two_parts_is_bounded_as_in_one(claim_id, dtype):
     # bit, of the same mutant traced and bounded in one piece.
     (claim,) = (c for c in CLAIMS if c.id == claim_id)
     narrow = Checker(claim.closed_form, claim.reference, None, (), dtype, "cpu").narrow
-    mutants = [(name, m) for name, m in mutants_of(claim, COMPOSED_OPERATORS)]
+    mutants = mutants_of(claim, COMPOSED_OPERATORS)
     assert {name for name, _ in mutants} >= {"sign flip", "factor of 2", f"one element off by {ONE_ELEMENT_ULPS} ulps"}
     for name, mutated in mutants:
-        assert isinstance(mutated.closed_form, (OutputsChanged, ArgumentsPermuted)), name
+        assert isinstance(mutated.closed_form, Composed), name
         arrays = draw_batch(mutated.domain, BatchPlan(0, "unit", seed=0), points=16, dtype=jnp.dtype(dtype))
         batch = tuple(jnp.asarray(a, dtype) for a in arrays)
         in_two = _closed_form_stage(mutated.closed_form, "cpu", "highest", narrow)(*batch)
