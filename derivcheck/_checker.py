@@ -9,6 +9,7 @@ numbers per point on the device; the host receives one small array per metric.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -19,10 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from derivcheck import _stage_store
 from derivcheck._bounds import at_a_tie, evaluate_with_bound, recording_estimates
 from derivcheck._composed import Composed
 from derivcheck._host import HostClosedForm
 from derivcheck._narrow import NarrowArithmetic, narrow_arithmetic
+from derivcheck._stage_store import Unkeyable, digest_of, jaxpr_of, traced
 from derivcheck._timing import phase
 from derivcheck.errors import ClaimError
 from derivcheck.tolerance import LOW_PRECISION, kink_offset, largest, tolerance_for
@@ -100,10 +103,10 @@ def _moved_inputs(args, sided):
     return below, above
 
 
-@functools.lru_cache(maxsize=1024)
 def _traced_shape(fn, avals: tuple[jax.ShapeDtypeStruct, ...]):
-    # Cached: the reference's shapes serve the float32 and the float64 run alike.
-    return jax.eval_shape(fn, *avals)
+    # Traced once: the reference's shapes serve the float32 and the float64 run alike, and
+    # the trace serves the stages' keys (:func:`derivcheck._stage_store.jaxpr_of`).
+    return traced(fn, *avals)[1]
 
 
 def output_shape(fn, avals: tuple[jax.ShapeDtypeStruct, ...]):
@@ -226,13 +229,85 @@ REFERENCE_STAGES = 256
 @dataclasses.dataclass(eq=False)
 class _Stage:
     """A compiled stage and the operations whose bound was estimated
-    (:func:`derivcheck._bounds._estimated`) when it was traced; cached, and dropped, together."""
+    (:func:`derivcheck._bounds._estimated`) when it was traced; cached, and dropped, together.
+
+    With a stage store (:mod:`derivcheck._stage_store`), ``parts`` says at a batch what the
+    stage is made from; its executable for the batch's shapes is then loaded from the store
+    where one was kept, with what its tracing told, instead of traced, interpreted and
+    compiled, and kept there when compiled."""
 
     run: Callable[..., Any]
     estimated: set[str]
+    parts: Callable[..., tuple[str, ...]] | None = None
+    loaded: dict[tuple, Callable[..., Any]] = dataclasses.field(default_factory=dict)
 
     def __call__(self, *batch):
-        return self.run(*batch)
+        stored = _stage_store.store()
+        device = _single_device(batch) if stored is not None and self.parts is not None else None
+        if device is None:
+            return self.run(*batch)
+        leaves, tree = jax.tree_util.tree_flatten(batch)  # a change serves outputs of any names
+        signature = (device.id, tree, _signature(leaves))
+        compiled = self.loaded.get(signature)
+        if compiled is None:
+            compiled = self.loaded[signature] = self._load_or_compile(stored, device, batch)
+        return compiled(*batch)
+
+    def _load_or_compile(self, stored: _stage_store.StageStore, device, batch) -> Callable[..., Any]:
+        try:
+            with phase("trace"):
+                key = stored.key(device, (*self.parts(*batch), _described_inputs(batch)))
+        except Exception:  # no key (a host callback), or the stage's own error, raised by it
+            return self.run
+        with phase("load stored stage"):
+            found = stored.load(key, device)
+        if found is not None:
+            compiled, told = found
+            self._absorb(told, batch)
+            return compiled
+        with recording_traces() as names:
+            lowered = self.run.lower(*batch)
+        return stored.compile(key, lowered, lambda: self._told(names, batch))
+
+    def _told(self, estimated: set[str], batch) -> dict[str, Any]:
+        return {"estimated": sorted(estimated)}
+
+    def _absorb(self, told: dict[str, Any], batch) -> None:
+        self.estimated.update(told["estimated"])
+
+
+def _single_device(batch) -> jax.Device | None:
+    """The one device every array of ``batch`` is on, or None (a mesh, host values)."""
+    devices = set()
+    for leaf in jax.tree_util.tree_leaves(batch):
+        if not isinstance(leaf, jax.Array) or len(leaf.sharding.device_set) != 1:
+            return None
+        devices |= leaf.sharding.device_set
+    return devices.pop() if len(devices) == 1 else None
+
+
+def _one_point(batch) -> tuple:
+    """Shapes and dtypes of one point of ``batch`` (pytrees with a leading batch axis)."""
+    return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), tuple(batch))
+
+
+def _described_inputs(batch) -> str:
+    return f"{jax.tree_util.tree_structure(batch)}:{_signature(jax.tree_util.tree_leaves(batch))}"
+
+
+#: While set, every estimate recorded by :func:`_traced_with_bound` is added here too: the
+#: operations estimated while one stage's executable is traced, kept with it.
+_TRACES: list[set[str]] = []
+
+
+@contextlib.contextmanager
+def recording_traces():
+    names: set[str] = set()
+    _TRACES.append(names)
+    try:
+        yield names
+    finally:
+        _TRACES.remove(names)
 
 
 def _batched(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -255,6 +330,8 @@ def _traced_with_bound(fn, batch, platform: str, estimated_into: set[str], narro
     with recording_estimates() as estimated, phase("bound interpreter"):
         out = evaluate_with_bound(_batched(fn), *batch, platform=platform, narrow=narrow, **kwargs)
     estimated_into |= estimated
+    for names in _TRACES:
+        names |= estimated
     return out
 
 
@@ -277,7 +354,10 @@ def _closed_form_stage(closed_form: Callable[..., Any], platform: str, precision
         cf, bound = _traced_with_bound(closed_form, batch, platform, estimated, narrow)
         return _rows(cf), _rows(bound)
 
-    return _Stage(_compiled(closed_form_stage, platform), estimated)
+    def parts(*batch):
+        return ("closed form", jaxpr_of(closed_form, *_one_point(batch)), platform, precision, digest_of(narrow))
+
+    return _Stage(_compiled(closed_form_stage, platform), estimated, parts)
 
 
 @dataclasses.dataclass(eq=False)
@@ -286,6 +366,13 @@ class _OutputsStage(_Stage):
     bounds are exactly zero (known once traced; :func:`derivcheck._bounds.evaluate_with_bound`)."""
 
     exact: dict[tuple, tuple[bool, ...]] = dataclasses.field(default_factory=dict)
+
+    def _told(self, estimated: set[str], batch) -> dict[str, Any]:
+        return {**super()._told(estimated, batch), "exact": self.exact[_signature(batch)]}
+
+    def _absorb(self, told: dict[str, Any], batch) -> None:
+        super()._absorb(told, batch)
+        self.exact[_signature(batch)] = tuple(told["exact"])
 
 
 @functools.lru_cache(maxsize=CLOSED_FORM_STAGES)
@@ -301,7 +388,10 @@ def _outputs_stage(closed_form, platform: str, precision: str, narrow: NarrowAri
         exact[_signature(batch)] = tuple(flags)
         return out
 
-    return _OutputsStage(_compiled(outputs_stage, platform), estimated, exact)
+    def parts(*batch):
+        return ("outputs", jaxpr_of(closed_form, *_one_point(batch)), platform, precision, digest_of(narrow))
+
+    return _OutputsStage(_compiled(outputs_stage, platform), estimated, parts, exact=exact)
 
 
 def _signature(batch) -> tuple:
@@ -321,7 +411,10 @@ def _change_stage(change, exact: tuple[bool, ...], platform: str, precision: str
         changed, changed_bound = _traced_with_bound(change, (out,), platform, estimated, narrow, errors=errors)
         return _rows(changed), _rows(changed_bound)
 
-    return _Stage(_compiled(change_stage, platform), estimated)
+    def parts(out, bound):
+        return ("change", jaxpr_of(change, *_one_point((out,))), repr(exact), platform, precision, digest_of(narrow))
+
+    return _Stage(_compiled(change_stage, platform), estimated, parts)
 
 
 def _composed_stage(closed_form: Composed, platform: str, precision: str,
@@ -384,7 +477,21 @@ def _reference_stage(reference, reference_right, kinks, platform: str, precision
         in_float32 = _rows(_float32_diagnostic(reference, batch, lo))
         return lo, hi, bound, in_float32
 
-    return _Stage(_compiled(reference_stage, platform), estimated)
+    def parts(*batch):
+        point = _one_point(batch)
+        try:
+            in_float32 = jaxpr_of(reference, *(jax.ShapeDtypeStruct(a.shape, jnp.float32) for a in point))
+        except Unkeyable:
+            raise
+        except Exception:  # no float32 diagnostic (:func:`_float32_diagnostic`)
+            in_float32 = "none"
+        # The right side, where it is the reference itself, and the ties, found in the
+        # reference, are traced from the same function at the same shapes: no other key.
+        return ("reference", jaxpr_of(reference, *point),
+                "right: " + (jaxpr_of(reference_right, *point) if reference_right is not None else "itself"),
+                in_float32, digest_of(kinks), digest_of(sided), platform, precision)
+
+    return _Stage(_compiled(reference_stage, platform), estimated, parts)
 
 
 def _float32_diagnostic(reference, batch, like):

@@ -1,4 +1,5 @@
-"""JAX's persistent compilation cache, with every entry written whole.
+"""JAX's persistent compilation cache, with every entry written whole, and bypassed for
+the checker stages the project stores itself (:mod:`derivcheck._stage_store`).
 
 JAX's file cache (``jax._src.lru_cache.LRUCache`` without a size limit) writes an entry in
 place. A process that reads the entry while another writes it reads a truncated one: JAX
@@ -19,10 +20,13 @@ kept).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
-__all__ = ["install", "whole_entries"]
+__all__ = ["bypassed", "install", "ready_to_load", "whole_entries", "write_whole"]
 
 _PARTIAL_PREFIX = ".partial-"
 
@@ -36,22 +40,27 @@ def _whole_entry_cache(base: type) -> type:
                 return super().put(key, value)  # locked mode: JAX's own writer, under its lock
             if not key:
                 raise ValueError("key cannot be empty")
-            directory = os.fspath(self.path)
-            final = os.path.join(directory, f"{key}{_cache_suffix()}")
-            if os.path.exists(final):
-                return
-            handle, partial = tempfile.mkstemp(dir=directory, prefix=_PARTIAL_PREFIX)
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    out.write(value)
-                os.replace(partial, final)
-            except BaseException:
-                if os.path.exists(partial):
-                    os.unlink(partial)
-                raise
+            final = Path(os.fspath(self.path)) / f"{key}{_cache_suffix()}"
+            if not final.exists():
+                write_whole(final, value)
 
     WholeEntryCache.__name__ = WholeEntryCache.__qualname__ = "WholeEntryCache"
     return WholeEntryCache
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``
+    (atomic within one file system): a reader finds no file or the whole of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=_PARTIAL_PREFIX)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
 
 
 def _cache_suffix() -> str:
@@ -84,3 +93,50 @@ def whole_entries() -> bool:
     except ImportError:
         return False
     return getattr(getattr(compilation_cache, "LRUCache", None), "__name__", "") == "WholeEntryCache"
+
+
+@contextlib.contextmanager
+def bypassed() -> Iterator[bool]:
+    """Compile without JAX's persistent cache inside the block; yields whether it could.
+
+    Checker stages are kept by the project's own store (:mod:`derivcheck._stage_store`),
+    which serializes what XLA compiled: an executable JAX's cache loaded instead serializes
+    again without its kernels (jaxlib 0.10.2), so a stage is never taken from it, and it
+    keeps no second copy of one. JAX asks ``compilation_cache.is_cache_used`` before every
+    lookup; a JAX without it yields False (the caller then stores nothing it compiled).
+    """
+    try:
+        from jax._src import compilation_cache
+    except ImportError:
+        yield False
+        return
+    used = getattr(compilation_cache, "is_cache_used", None)
+    if not callable(used):
+        yield False
+        return
+    compilation_cache.is_cache_used = lambda backend: False
+    try:
+        yield True
+    finally:
+        compilation_cache.is_cache_used = used
+
+
+def ready_to_load() -> bool:
+    """Make this process able to run executables it did not compile; False if it cannot.
+
+    jaxlib's CPU kernels for LAPACK (Cholesky, LU, eigh, QR, SVD: ``slogdet``, ``solve``,
+    ``inv``) take their function pointers from ``initialize()``, which JAX calls while
+    lowering a linear-algebra operation. A process that loads such an executable from a
+    cache lowers none, and running it jumps through a null pointer: a segmentation fault
+    (jaxlib 0.10.2; ten lines of ``jax.experimental.serialize_executable`` reproduce it,
+    and initializing first cures it). This is what crashed a test worker on a warm cache.
+    """
+    try:
+        from jax._src.lax import linalg
+    except ImportError:
+        return False
+    initialize = getattr(linalg, "initialize_lapack", None)
+    if not callable(initialize):
+        return False
+    initialize()
+    return True

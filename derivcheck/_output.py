@@ -214,14 +214,14 @@ def _breakdown_tables(rows, start) -> list[str]:
     """A cold gate's time by phase (totals), then the claims that cost most."""
     totals = _breakdown_totals(rows)
     wall = sum(r.wall_s for r in rows)
-    lines = [f"Where a cold gate's time goes: {len(rows)} runs verified in order in one process, "
+    lines = [f"Where a gate's time goes: {len(rows)} runs verified in order in one process, "
              f"{wall:.1f} s, {sum(r.compiles for r in rows)} XLA compiles",
              _table([(name, f"{s:.1f}", f"{100 * s / wall:.0f}%" if wall else "-") for name, s in totals.items()],
                     ("phase", "seconds", "share"))]
     if start:
         lines += ["\nProcess start, fresh interpreters (best of 3)",
                   _table([(name, f"{s:.2f}") for name, s in start.items()], ("step", "seconds"))]
-    short = {"bound interpreter": "bound", "draw inputs": "draw"}
+    short = {"bound interpreter": "bound", "draw inputs": "draw", "load stored stage": "load"}
     names = list(totals)
     costly = sorted(rows, key=lambda r: r.wall_s, reverse=True)[:15]
     lines += ["\nThe 15 costliest runs (seconds)",

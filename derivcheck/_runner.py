@@ -52,24 +52,32 @@ def _verify_one(claim: Claim, dtypes: Sequence[str], options: dict) -> list[Resu
 
 
 def use_compile_cache(directory: str | None) -> None:
-    """Keep compiled checkers in ``directory`` (JAX's persistent compilation cache).
+    """Keep compiled checkers in ``directory``.
 
-    A second run of the same claims on the same machine and versions then loads them
-    instead of compiling. Every compile is kept: a checker compiles in a fraction of the
-    default one-second threshold. The cache is keyed by the program, the compiler options
-    and the versions, so a stale entry is never used; entries are written whole
-    (:mod:`derivcheck._compile_cache`), so processes sharing it never read half of one.
+    The checker's stages go to the project's stage store (``directory/derivcheck-stages``,
+    :mod:`derivcheck._stage_store`), keyed by what they are made from before the bound
+    interpreter runs: a second run of the same claims on the same machine and versions
+    loads them instead of tracing, interpreting, lowering and compiling. Everything else
+    JAX compiles goes to JAX's persistent cache in ``directory``, keyed by the program, the
+    compiler options and the versions. Every compile is kept (a checker compiles in a
+    fraction of JAX's default one-second threshold); entries of both are written whole
+    (:mod:`derivcheck._compile_cache`), so processes sharing them never read half of one.
     """
     if directory is None:
         return
     import jax
 
-    from derivcheck._compile_cache import install
+    from derivcheck._compile_cache import install, ready_to_load
+    from derivcheck._stage_store import STAGES
+    from derivcheck._stage_store import configure as configure_stage_store
 
+    if not ready_to_load():  # loaded executables could crash the process: compile instead
+        return
     install()
 
     jax.config.update("jax_compilation_cache_dir", directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    configure_stage_store(os.path.join(directory, STAGES))
 
 
 def _worker_init(cache_dir: str | None, catalogs: tuple[str, ...]) -> None:

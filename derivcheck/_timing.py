@@ -24,7 +24,8 @@ from jax import monitoring
 __all__ = ["CATEGORIES", "JAX_EVENTS", "OTHER", "Breakdown", "phase"]
 
 #: Innermost first: an instant covered by several is counted in the first.
-CATEGORIES: tuple[str, ...] = ("bound interpreter", "trace", "lower", "compile", "draw inputs", "execute", "shrink")
+CATEGORIES: tuple[str, ...] = ("bound interpreter", "trace", "lower", "compile", "load stored stage", "draw inputs",
+                               "execute", "shrink")
 #: The rest of a run: Hypothesis planning its batches, validation, bookkeeping.
 OTHER = "Hypothesis and the rest"
 

@@ -8,6 +8,7 @@ an unwritable output), reported in one line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -216,6 +217,9 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", metavar="DEVICE", help=_DEVICE_HELP)
     bench.add_argument("--section", choices=("compile", "throughput", "scaling", "all"), default="all",
                        help="compile: where a cold gate's time goes, per claim and phase (all: every section)")
+    bench.add_argument("--compile-cache", metavar="DIR",
+                       help="the compile section verifies with this cache, as verify --compile-cache does "
+                            "(empty: a cold run that fills it; filled: a warm run)")
     bench.add_argument("--points", type=_positive, default=128, help="points per batch (batched checker)")
     bench.add_argument("--batches", type=_positive, default=4, help="timed batches per claim and dtype")
     bench.add_argument("--loop-points", type=_positive, default=64, help="points per claim for the per-point loop")
@@ -566,6 +570,14 @@ def _cmd_merge(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    from derivcheck import _stage_store
+
+    # Cold unless --compile-cache is given: a store configured before (the tests') is not used.
+    with contextlib.nullcontext() if args.compile_cache else _stage_store.configured(None):
+        return _bench_sections(args)
+
+
+def _bench_sections(args) -> int:
     from derivcheck import _bench
     from derivcheck._output import bench_json, bench_tables
     from derivcheck._placement import resolve_device
@@ -574,6 +586,11 @@ def _cmd_bench(args) -> int:
 
     device = resolve_device(args.device)
     dtypes = _dtypes(args.dtype)
+    if args.compile_cache:
+        from derivcheck._runner import use_compile_cache
+
+        _check_cache_dir(args.compile_cache)
+        use_compile_cache(args.compile_cache)
     rows, events, scaling, parts, start = [], None, [], [], {}
     if args.section in ("compile", "all"):  # first: cold, as a gate starts
         claims = select(document=args.document, pattern=args.claim)

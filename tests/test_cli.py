@@ -129,13 +129,16 @@ def test_compile_cache_is_written_and_reused(tmp_path):
     entries = sorted(p.name for p in cache.iterdir())
     assert entries, "nothing was cached"
     assert not [n for n in entries if n.startswith(".partial-")], "an entry was left half-written"
+    stages = sorted(p.name for p in (cache / "derivcheck-stages").rglob("*.stage"))
+    assert stages, "no checker stage was stored"
     second = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
     assert sorted(p.name for p in cache.iterdir()) == entries  # loaded, not compiled again
+    assert sorted(p.name for p in (cache / "derivcheck-stages").rglob("*.stage")) == stages
 
-    def verdicts(proc):
-        return [(r["id"], r["dtype"], r["verdict"], r["points"]) for r in json.loads(proc.stdout)["results"]]
+    def results(proc):
+        return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in json.loads(proc.stdout)["results"]]
 
-    assert verdicts(first) == verdicts(second)
+    assert results(first) == results(second)  # verdicts, points, errors, counterexamples
 
 
 def test_ctrl_c_leaves_no_half_written_output(tmp_path):

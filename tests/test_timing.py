@@ -11,13 +11,14 @@ def test_nested_phases_are_counted_once_innermost_first():
         "trace": [(1.0, 3.0), (1.5, 2.5)],  # a jitted helper traced inside the stage's trace
         "bound interpreter": [(2.0, 2.5)],  # runs while the stage is traced
         "compile": [(3.0, 4.0)],
+        "load stored stage": [(4.5, 4.75)],  # a stored stage loaded at a batch's first run
         "shrink": [(6.0, 8.0)],
         "draw inputs": [(0.5, 1.0)],
     }
     seconds = _exclusive(intervals, 0.0, 10.0)
     assert seconds == pytest.approx({
-        "bound interpreter": 0.5, "trace": 1.5, "lower": 0.0, "compile": 1.0, "draw inputs": 0.5,
-        "execute": 1.0, "shrink": 2.0, OTHER: 3.5})
+        "bound interpreter": 0.5, "trace": 1.5, "lower": 0.0, "compile": 1.0, "load stored stage": 0.25,
+        "draw inputs": 0.5, "execute": 0.75, "shrink": 2.0, OTHER: 3.5})
     assert set(seconds) == {*CATEGORIES, OTHER}
 
 
