@@ -998,13 +998,17 @@ def _rule(name: str) -> Callable:
 
 @contextlib.contextmanager
 def recording_estimates() -> Iterator[set[str]]:
-    """Collect, while functions are interpreted, the operations whose bound is estimated."""
+    """Collect, while functions are interpreted, the operations whose bound is estimated;
+    a recording inside another adds what it collected to the outer one too."""
+    outer = _ESTIMATED.get()
     collected: set[str] = set()
     token = _ESTIMATED.set(collected)
     try:
         yield collected
     finally:
         _ESTIMATED.reset(token)
+        if outer is not None:
+            outer |= collected
 
 
 #: A constant whose significand fits in this many bits (1.0, 0.5, 3.0, 1000.0) is taken as

@@ -9,7 +9,6 @@ numbers per point on the device; the host receives one small array per metric.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import math
@@ -250,13 +249,14 @@ class _Stage:
         signature = (device.id, tree, _signature(leaves))
         compiled = self.loaded.get(signature)
         if compiled is None:
-            compiled = self.loaded[signature] = self._load_or_compile(stored, device, batch)
+            inputs = f"{tree}:{signature[2]}"
+            compiled = self.loaded[signature] = self._load_or_compile(stored, device, batch, inputs)
         return compiled(*batch)
 
-    def _load_or_compile(self, stored: _stage_store.StageStore, device, batch) -> Callable[..., Any]:
+    def _load_or_compile(self, stored: _stage_store.StageStore, device, batch, inputs: str) -> Callable[..., Any]:
         try:
             with phase("trace"):
-                key = stored.key(device, (*self.parts(*batch), _described_inputs(batch)))
+                key = stored.key(device, (*self.parts(*batch), inputs))
         except Exception:  # no key (a host callback), or the stage's own error, raised by it
             return self.run
         with phase("load stored stage"):
@@ -265,7 +265,7 @@ class _Stage:
             compiled, told = found
             self._absorb(told, batch)
             return compiled
-        with recording_traces() as names:
+        with recording_estimates() as names:  # what this trace estimates, kept with its executable
             lowered = self.run.lower(*batch)
         return stored.compile(key, lowered, lambda: self._told(names, batch))
 
@@ -291,25 +291,6 @@ def _one_point(batch) -> tuple:
     return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), tuple(batch))
 
 
-def _described_inputs(batch) -> str:
-    return f"{jax.tree_util.tree_structure(batch)}:{_signature(jax.tree_util.tree_leaves(batch))}"
-
-
-#: While set, every estimate recorded by :func:`_traced_with_bound` is added here too: the
-#: operations estimated while one stage's executable is traced, kept with it.
-_TRACES: list[set[str]] = []
-
-
-@contextlib.contextmanager
-def recording_traces():
-    names: set[str] = set()
-    _TRACES.append(names)
-    try:
-        yield names
-    finally:
-        _TRACES.remove(names)
-
-
 def _batched(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` over a leading batch axis: ``vmap``, or a sequential map where ``fn`` cannot be
     vmapped (a ``pure_callback`` without a ``vmap_method``)."""
@@ -330,8 +311,6 @@ def _traced_with_bound(fn, batch, platform: str, estimated_into: set[str], narro
     with recording_estimates() as estimated, phase("bound interpreter"):
         out = evaluate_with_bound(_batched(fn), *batch, platform=platform, narrow=narrow, **kwargs)
     estimated_into |= estimated
-    for names in _TRACES:
-        names |= estimated
     return out
 
 
