@@ -264,6 +264,8 @@ class StageStore:
         self.root = Path(directory)
         self.directory = self.root / engine_digest()[:20]
         self._pruned = False
+        #: Why an entry could not be written (then none is tried again), or None.
+        self.unwritable: str | None = None
 
     def key(self, device: jax.Device, parts: tuple[str, ...]) -> str:
         return hashlib.sha256("\n".join((_environment(device), *parts)).encode()).hexdigest()
@@ -283,8 +285,11 @@ class StageStore:
             payload, in_tree, out_tree, told = pickle.loads(zlib.decompress(body))
         except Exception:  # an entry of another format: compiled again and replaced
             return None
-        compiled = deserialize_and_load(payload, in_tree, out_tree, backend=device.client,
-                                        execution_devices=[device])
+        try:
+            compiled = deserialize_and_load(payload, in_tree, out_tree, backend=device.client,
+                                            execution_devices=[device])
+        except Exception:  # one XLA will not load here: compiled again and replaced
+            return None
         return compiled, told
 
     def compile(self, key: str, lowered, told: Callable[[], Any]):
@@ -305,7 +310,8 @@ class StageStore:
 
     def save(self, key: str, compiled, told: Any) -> bool:
         """Store ``compiled`` under ``key``; False where it cannot be serialized (an
-        executable holding constants or host callbacks), and then nothing is written."""
+        executable holding constants or host callbacks) or written (said once, on stderr:
+        the check goes on without the cache), and then nothing is written."""
         from jax.experimental.serialize_executable import serialize
 
         try:
@@ -313,8 +319,16 @@ class StageStore:
             body = pickle.dumps((payload, in_tree, out_tree, told), protocol=pickle.HIGHEST_PROTOCOL)
         except (ValueError, NotImplementedError, TypeError, pickle.PicklingError):
             return False
+        if self.unwritable is not None:
+            return False
         body = zlib.compress(body, 1)  # a quarter of the size; a few milliseconds a megabyte
-        write_whole(self.directory / f"{key}{_SUFFIX}", hashlib.sha256(body).digest() + body)
+        try:
+            write_whole(self.directory / f"{key}{_SUFFIX}", hashlib.sha256(body).digest() + body)
+        except OSError as exc:  # a full disk or a removed folder: the check goes on, uncached
+            self.unwritable = exc.strerror or str(exc)
+            print(f"derivcheck: note: cannot write to the compile cache {self.root} ({self.unwritable}); "
+                  "stages are compiled and not kept from now on", file=sys.stderr, flush=True)
+            return False
         if not self._pruned:
             self._pruned = True
             self.prune()

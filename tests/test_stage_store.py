@@ -113,6 +113,42 @@ def test_a_damaged_entry_is_compiled_again_and_replaced(store):
     assert entry.read_bytes() != bytes(data)  # replaced by a whole one
 
 
+def test_an_entry_xla_will_not_load_is_compiled_again(store, monkeypatch):
+    from jax.experimental import serialize_executable
+
+    batch = _batch()
+    first = jax.device_get(_checker._closed_form_stage(_softsign, "cpu", "highest", None)(*batch))
+    _forget_stages()
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("INVALID_ARGUMENT: not an executable of this jaxlib")
+
+    monkeypatch.setattr(serialize_executable, "deserialize_and_load", refuse)
+    with _Compiles() as again:
+        second = jax.device_get(_checker._closed_form_stage(_softsign, "cpu", "highest", None)(*batch))
+    assert again.count == 1
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_cache_that_cannot_be_written_is_said_once_and_the_check_goes_on(tmp_path, capfd):
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    before = _stage_store.store()
+    _forget_stages()
+    _stage_store.configure(blocked)
+    try:
+        results = [_cumprod_check() for _ in range(2)]
+        _forget_stages()
+        results.append(_cumprod_check())
+    finally:
+        _stage_store.configure(before.root if before is not None else None)
+        _forget_stages()
+    assert results[0] == results[1] == results[2] and results[0]["verdict"] == "verified"
+    notes = [line for line in capfd.readouterr().err.splitlines() if "cannot write to the compile cache" in line]
+    assert len(notes) == 1 and "Not a directory" in notes[0], notes
+
+
 def test_the_key_is_the_computation_by_value():
     def twice(x):
         return x * 2.0
