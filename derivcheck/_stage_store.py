@@ -339,9 +339,15 @@ class StageStore:
         marked used now). Another process still using one finds its stages gone and
         compiles them: nothing is ever read from a removed folder."""
         os.utime(self.directory)
-        others = [p for p in self.root.iterdir() if p.is_dir() and p != self.directory]
-        others.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in others[GENERATIONS - 1:]:
+        others = []
+        for folder in self.root.iterdir():
+            try:  # another process pruning at once may have removed it since the listing
+                if folder.is_dir() and folder != self.directory:
+                    others.append((folder.stat().st_mtime, folder))
+            except OSError:
+                continue
+        others.sort(reverse=True)
+        for _, old in others[GENERATIONS - 1:]:
             shutil.rmtree(old, ignore_errors=True)
 
 

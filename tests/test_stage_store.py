@@ -228,6 +228,28 @@ def test_only_the_last_engines_stages_are_kept(tmp_path):
     assert kept == sorted([store.directory.name, *newest])
 
 
+def test_pruning_beside_another_process_that_prunes_too(tmp_path, monkeypatch):
+    # The other process removes a folder after this one has seen it (its first stat) and
+    # before this one reads its time (the second).
+    store = _stage_store.StageStore(tmp_path)
+    for k in range(_stage_store.GENERATIONS + 1):
+        (tmp_path / f"engine-{k}").mkdir()
+    gone = tmp_path / "engine-0"
+    seen = []
+    stat = type(tmp_path).stat
+
+    def racing_stat(self, **kwargs):
+        if self == gone:
+            seen.append(self)
+            if len(seen) > 1:
+                raise FileNotFoundError(2, "No such file or directory", str(self))
+        return stat(self, **kwargs)
+
+    monkeypatch.setattr(type(tmp_path), "stat", racing_stat)
+    assert store.save("key", jax.jit(_softsign).lower(*_batch()).compile(), {"estimated": []})
+    assert len(seen) > 1 and (store.directory / f"key{_stage_store._SUFFIX}").exists()
+
+
 def test_one_change_serves_outputs_of_other_names(store):
     # A change is one stage for every closed form with outputs of its shapes, whatever the
     # outputs are named: the loaded executable is kept per input structure, not per shapes.
