@@ -314,12 +314,12 @@ class StageStore:
         the check goes on without the cache), and then nothing is written."""
         from jax.experimental.serialize_executable import serialize
 
+        if self.unwritable is not None:
+            return False
         try:
             payload, in_tree, out_tree = serialize(compiled)
             body = pickle.dumps((payload, in_tree, out_tree, told), protocol=pickle.HIGHEST_PROTOCOL)
         except (ValueError, NotImplementedError, TypeError, pickle.PicklingError):
-            return False
-        if self.unwritable is not None:
             return False
         body = zlib.compress(body, 1)  # a quarter of the size; a few milliseconds a megabyte
         try:

@@ -17,11 +17,9 @@ from derivcheck.mutants import _Doubled
 @pytest.fixture
 def store(tmp_path):
     """An empty store for the test, every stage of the process forgotten before and after."""
-    before = _stage_store.store()
     _forget_stages()
-    _stage_store.configure(tmp_path)
-    yield _stage_store.store()
-    _stage_store.configure(before.root if before is not None else None)
+    with _stage_store.configured(tmp_path):
+        yield _stage_store.store()
     _forget_stages()
 
 
@@ -134,15 +132,13 @@ def test_an_entry_xla_will_not_load_is_compiled_again(store, monkeypatch):
 def test_a_cache_that_cannot_be_written_is_said_once_and_the_check_goes_on(tmp_path, capfd):
     blocked = tmp_path / "a file, not a folder"
     blocked.write_text("")
-    before = _stage_store.store()
     _forget_stages()
-    _stage_store.configure(blocked)
     try:
-        results = [_cumprod_check() for _ in range(2)]
-        _forget_stages()
-        results.append(_cumprod_check())
+        with _stage_store.configured(blocked):
+            results = [_cumprod_check() for _ in range(2)]
+            _forget_stages()
+            results.append(_cumprod_check())
     finally:
-        _stage_store.configure(before.root if before is not None else None)
         _forget_stages()
     assert results[0] == results[1] == results[2] and results[0]["verdict"] == "verified"
     notes = [line for line in capfd.readouterr().err.splitlines() if "cannot write to the compile cache" in line]
