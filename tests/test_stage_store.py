@@ -111,6 +111,23 @@ def test_a_damaged_entry_is_compiled_again_and_replaced(store):
     assert entry.read_bytes() != bytes(data)  # replaced by a whole one
 
 
+def test_a_stored_stage_holds_no_source_locations_and_computes_the_same(store):
+    batch = _batch()
+    unstored = _checker._closed_form_stage(_softsign, "cpu", "highest", None)
+    with _stage_store.configured(None):
+        first = jax.device_get(unstored(*batch))
+        assert "op_name=" in unstored.run.lower(*batch).compile().as_text()
+    _forget_stages()
+    stored = _checker._closed_form_stage(_softsign, "cpu", "highest", None)
+    second = jax.device_get(stored(*batch))
+    (entry,) = _entries(store)
+    _forget_stages()
+    loaded, _ = store.load(entry.stem, batch[0].devices().pop())
+    assert "op_name=" not in loaded.as_text()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_an_entry_xla_will_not_load_is_compiled_again(store, monkeypatch):
     from jax.experimental import serialize_executable
 
@@ -201,6 +218,9 @@ def test_an_executable_from_jax_s_cache_is_used_but_not_stored(store):
     lowered = jax.jit(_softsign).lower(*_batch())
 
     class FromJaxCache:
+        def compiler_ir(self, dialect=None):
+            return lowered.compiler_ir(dialect)
+
         def compile(self):
             _stage_store._JAX_CACHE_HITS[0] += 1  # what JAX's cache-hit event does
             return lowered.compile()
